@@ -49,9 +49,10 @@ impl ConnSpec {
                 None => (None, SpecSource::PgEnv),
             },
         };
-        if text.is_none() && !["PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGHOSTADDR"]
-            .iter()
-            .any(|k| env(k).is_some())
+        if text.is_none()
+            && !["PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGHOSTADDR"]
+                .iter()
+                .any(|k| env(k).is_some())
         {
             return Err(DbError::NoSpec);
         }
@@ -128,10 +129,9 @@ impl ConnSpec {
         let user = self.user();
         let db = self.dbname();
         match self.config.get_hosts().first() {
-            Some(Host::Unix(p)) => format!(
-                "postgres://{user}@/{db}?host={}&port={port}",
-                p.display()
-            ),
+            Some(Host::Unix(p)) => {
+                format!("postgres://{user}@/{db}?host={}&port={port}", p.display())
+            }
             Some(Host::Tcp(h)) => format!("postgres://{user}@{h}:{port}/{db}"),
             None => format!("postgres://{user}@localhost:{port}/{db}"),
         }

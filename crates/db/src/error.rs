@@ -105,8 +105,10 @@ impl DbError {
 
     /// True when the error means the server or the connection went away.
     pub fn is_connection_lost(&self) -> bool {
-        matches!(self, DbError::ConnectionLost { .. } | DbError::Unreachable { .. })
-            || matches!(self.sqlstate(), Some(s) if s.starts_with("57P") || s.starts_with("08"))
+        matches!(
+            self,
+            DbError::ConnectionLost { .. } | DbError::Unreachable { .. }
+        ) || matches!(self.sqlstate(), Some(s) if s.starts_with("57P") || s.starts_with("08"))
     }
 }
 

@@ -171,7 +171,9 @@ pub async fn statement_calls(client: &Client) -> Result<Option<HashMap<String, i
         )
         .await
         .map_err(|e| DbError::query("reading pg_stat_statements", e))?;
-    Ok(Some(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect()))
+    Ok(Some(
+        rows.into_iter().map(|r| (r.get(0), r.get(1))).collect(),
+    ))
 }
 
 #[cfg(test)]
