@@ -1,1 +1,104 @@
-fn main() {}
+//! `pgpilot`: the command-line front end. It parses arguments, wires the library
+//! crates together, shows progress on a terminal and turns outcomes into exit
+//! codes; the work itself lives in the libraries.
+
+mod cmd_bench;
+mod cmd_demo;
+mod interrupt;
+mod output;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code when a run worked but missed its SLO targets.
+pub const EXIT_SLO_MISSED: u8 = 3;
+/// Exit code after Ctrl-C (what was measured is still printed).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// pgpilot — a PostgreSQL performance autopilot: capture, diagnose, advise, prove.
+#[derive(Debug, Parser)]
+#[command(name = "pgpilot", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build the slow ADX Core demo database on a throwaway server and measure it.
+    Demo(cmd_demo::DemoArgs),
+    /// Drive a workload file against a database and report latency and SLOs.
+    Bench(cmd_bench::BenchArgs),
+}
+
+/// What a command ended with, beyond plain success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything worked.
+    Ok,
+    /// The run worked but SLO targets were missed (only when asked to check).
+    SloMissed,
+    /// Ctrl-C: partial results were printed.
+    Interrupted,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let interrupt = interrupt::Interrupt::install();
+        match cli.command {
+            Command::Demo(args) => cmd_demo::run(args, &interrupt).await,
+            Command::Bench(args) => cmd_bench::run_command(args, &interrupt).await,
+        }
+    });
+    // Clusters still owned (an error path) are stopped before exiting.
+    pgpilot_cluster::stop_all();
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::SloMissed) => ExitCode::from(EXIT_SLO_MISSED),
+        Ok(Outcome::Interrupted) => ExitCode::from(EXIT_INTERRUPTED),
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line, without repeating a cause that the
+/// message above it already quotes.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut out = err.to_string();
+    for cause in err.chain().skip(1) {
+        let c = cause.to_string();
+        if !out.contains(&c) {
+            out.push_str(": ");
+            out.push_str(&c);
+        }
+    }
+    out
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PGPILOT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}
