@@ -88,18 +88,31 @@ pub async fn run_with_progress(
             if p.warming_up {
                 bar.set_message("warming up…".to_string());
             } else {
-                let of = total.map(|t| format!(" / {:.0} s", t.as_secs_f64())).unwrap_or_default();
+                let of = total
+                    .map(|t| format!(" / {:.0} s", t.as_secs_f64()))
+                    .unwrap_or_default();
                 bar.set_message(format!(
                     "{:.0} s{of} · {} statements · {:.0}/s{}",
                     p.elapsed.as_secs_f64(),
                     p.statements,
                     p.qps,
-                    if p.errors > 0 { format!(" · {} errors", p.errors) } else { String::new() }
+                    if p.errors > 0 {
+                        format!(" · {} errors", p.errors)
+                    } else {
+                        String::new()
+                    }
                 ));
             }
         }
     };
-    let result = run(spec, &plan.script, &plan.options, Some(&on_progress), interrupt.wait()).await;
+    let result = run(
+        spec,
+        &plan.script,
+        &plan.options,
+        Some(&on_progress),
+        interrupt.wait(),
+    )
+    .await;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
