@@ -17,7 +17,10 @@ async fn a_good_url_and_a_key_value_string_both_connect() {
     for spec in [
         c.url("postgres"),
         c.socket_url("postgres"),
-        format!("host=127.0.0.1 port={} user=postgres dbname=postgres", c.port()),
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres",
+            c.port()
+        ),
     ] {
         let client = ConnSpec::parse(&spec)
             .expect("spec")
@@ -42,7 +45,10 @@ async fn unreachable_missing_database_and_bad_password_are_told_apart() {
         .await
         .expect_err("server is gone");
     assert!(matches!(err, DbError::Unreachable { .. }), "{err}");
-    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
 
     let err = ConnSpec::parse(&other.url("no_such_db"))
         .expect("spec")
@@ -50,17 +56,32 @@ async fn unreachable_missing_database_and_bad_password_are_told_apart() {
         .await
         .expect_err("missing database");
     assert!(matches!(err, DbError::DatabaseMissing { .. }), "{err}");
-    assert!(err.to_string().contains("\"no_such_db\" does not exist"), "{err}");
+    assert!(
+        err.to_string().contains("\"no_such_db\" does not exist"),
+        "{err}"
+    );
 
     // A password-protected role: scram for it over TCP, ahead of the trust lines.
     other
-        .psql("postgres", "CREATE ROLE app LOGIN PASSWORD 'right-password'")
+        .psql(
+            "postgres",
+            "CREATE ROLE app LOGIN PASSWORD 'right-password'",
+        )
         .expect("role");
     let hba = other.data_dir().join("pg_hba.conf");
     let old = std::fs::read_to_string(&hba).expect("hba");
-    std::fs::write(&hba, format!("host all app 127.0.0.1/32 scram-sha-256\n{old}")).expect("hba");
-    other.psql("postgres", "SELECT pg_reload_conf()").expect("reload");
-    let url = format!("postgres://app:wrong-password@127.0.0.1:{}/postgres", other.port());
+    std::fs::write(
+        &hba,
+        format!("host all app 127.0.0.1/32 scram-sha-256\n{old}"),
+    )
+    .expect("hba");
+    other
+        .psql("postgres", "SELECT pg_reload_conf()")
+        .expect("reload");
+    let url = format!(
+        "postgres://app:wrong-password@127.0.0.1:{}/postgres",
+        other.port()
+    );
     let err = ConnSpec::parse(&url)
         .expect("spec")
         .connect()
@@ -68,6 +89,13 @@ async fn unreachable_missing_database_and_bad_password_are_told_apart() {
         .expect_err("bad password");
     assert!(matches!(err, DbError::AuthFailed { .. }), "{err}");
     assert!(!err.to_string().contains("wrong-password"), "{err}");
-    let ok = format!("postgres://app:right-password@127.0.0.1:{}/postgres", other.port());
-    ConnSpec::parse(&ok).expect("spec").connect().await.expect("right password");
+    let ok = format!(
+        "postgres://app:right-password@127.0.0.1:{}/postgres",
+        other.port()
+    );
+    ConnSpec::parse(&ok)
+        .expect("spec")
+        .connect()
+        .await
+        .expect("right password");
 }
