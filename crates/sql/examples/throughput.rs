@@ -137,7 +137,10 @@ fn main() {
         params
     );
 
-    let long: Vec<&String> = pool.iter().filter(|q| (100..=260).contains(&q.len())).collect();
+    let long: Vec<&String> = pool
+        .iter()
+        .filter(|q| (100..=260).contains(&q.len()))
+        .collect();
     let long_bytes: usize = long.iter().map(|q| q.len()).sum();
     let t = Instant::now();
     for i in 0..calls {
