@@ -5,6 +5,14 @@
 //! About 50 realistic statement shapes are filled with varying literals; the cached
 //! path is timed over `calls` statements (default 1,000,000), the raw
 //! `pg_query::fingerprint` and the scanner alone over a sample.
+//!
+//! Measured (release, 2 cores, same run back to back; the machine is shared, so
+//! ±15 %): cached `analyze` 358 ns/call before alias-insensitive fingerprints and
+//! `= ANY($k)` lists, 361–414 ns/call after (1,765,600 → 1,800,000 params: IN lists
+//! of every length now yield samples); uncached `fingerprint` 4.6 µs → 13.6 µs
+//! (statements with qualified columns are parsed, walked and fingerprinted again);
+//! uncached fingerprint + normalize 7.6 µs → 65 µs (`normalize` now runs the whole
+//! once-per-shape analysis). Per-shape work only: the cached path is unchanged.
 
 use std::hint::black_box;
 use std::time::Instant;

@@ -9,8 +9,10 @@
 mod error;
 mod fingerprint;
 mod normalizer;
+mod rewrite;
 pub mod scan;
 mod shape;
+mod tree;
 
 pub use error::SqlError;
 pub use fingerprint::{fingerprint, normalize, Fingerprint};

@@ -9,15 +9,24 @@
 //!   become part of a second-level key, so such shapes never borrow another
 //!   statement's text;
 //! - when the mapping from literals to `$k` cannot be derived exactly, or when a
-//!   collapsed `IN (...)` list has a different length than in the first statement,
-//!   `params` is empty rather than wrong.
+//!   collapsed `IN (...)` list that could not be rewritten to `= ANY($k)` has a
+//!   different length than in the first statement, `params` is empty rather than wrong.
+//!
+//! The normalized text is libpg_query's, rewritten so that it can be PREPAREd with
+//! the params as text values and so that IN lists of any length share it: constant
+//! `IN (…)` lists become `= ANY($k)` (`NOT IN`: `<> ALL($k)`) with an array literal
+//! as the sample, and `interval $k`-style typed literals become `$k::interval` (see
+//! the `rewrite` module). Statements with `$n` parameters of their own keep
+//! libpg_query's text. The fingerprint is alias-insensitive, like [`fingerprint`](crate::fingerprint()).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use crate::fingerprint::FINGERPRINT_OPTIONS;
+use crate::fingerprint::fingerprint_with;
+use crate::rewrite::{align, has_minus, list_start, marks_wanted, push_array_elem, rewrite, Slot};
 use crate::scan::{scan_into, scanner_normalize, Literal, LiteralKind, Scan};
+use crate::tree::TreeInfo;
 use crate::Fingerprint;
 
 /// What the [`Normalizer`] knows about one statement.
@@ -25,10 +34,13 @@ use crate::Fingerprint;
 pub struct Analysis {
     /// PostgreSQL's fingerprint, or the scanner key's hash when the parser rejected the SQL.
     pub fingerprint: Fingerprint,
-    /// `pg_query::normalize` of the first statement seen with this shape (or the
-    /// scanner's normalization when the parser rejected it).
+    /// The normalized text of the first statement seen with this shape:
+    /// `pg_query::normalize`'s, with constant IN lists as `= ANY($k)` and typed
+    /// literals as `$k::type` (or the scanner's normalization when the parser
+    /// rejected it). Aliases are kept as first seen.
     pub normalized: Arc<str>,
-    /// This statement's literal values for `$1..$n` of `normalized`, in that order.
+    /// This statement's literal values for `$1..$n` of `normalized`, in that order
+    /// (an array literal such as `{1,2,"a b",NULL}` for an `= ANY($k)` list).
     /// Empty when the statement has `$n` parameters of its own, when it has no
     /// literals, or when the mapping is not reliable.
     pub params: Vec<String>,
@@ -45,15 +57,6 @@ pub struct CacheStats {
     pub parses: u64,
     /// Calls not cached because the cache reached its entry limit.
     pub uncached: u64,
-}
-
-/// Which `$k` a value comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Slot {
-    /// The scanner literal with this index (negated when the parser folded a `-` into it).
-    Literal { index: u32, negated: bool },
-    /// A keyword constant the scanner does not treat as a literal (`true`, `false`, `null`).
-    Keyword(Box<str>),
 }
 
 /// Which literal values matter beyond the key.
@@ -75,9 +78,14 @@ struct Entry {
     fingerprint: Fingerprint,
     normalized: Arc<str>,
     parse_error: Option<Box<str>>,
-    /// `$1..$n` sources, valid for statements with `lists` list lengths; `None` → no params.
+    /// `$1..$n` sources, valid for statements whose lists are compatible; `None` → no params.
     slots: Option<Box<[Slot]>>,
+    /// List lengths of the first statement.
     lists: Box<[u32]>,
+    /// Index of each list's first literal in the first statement.
+    list_starts: Box<[u32]>,
+    /// Lists whose length may vary (rewritten to `= ANY($k)`).
+    any_len: Box<[bool]>,
     literal_count: usize,
 }
 
@@ -228,42 +236,128 @@ impl Normalizer {
 /// The answer for `scan` from entry `e`.
 fn build(e: &Entry, scan: &Scan, sql: &str) -> Analysis {
     let params = match &e.slots {
-        Some(slots)
-            if !scan.has_params
-                && e.literal_count == scan.literals.len()
-                && *e.lists == *scan.lists =>
-        {
-            slots
-                .iter()
-                .map(|s| slot_value(s, &scan.literals, sql))
-                .collect()
+        Some(slots) if !scan.has_params => {
+            if *e.lists == *scan.lists {
+                (e.literal_count == scan.literals.len()).then(|| {
+                    slots
+                        .iter()
+                        .map(|s| slot_value(s, scan, sql, None))
+                        .collect()
+                })
+            } else if compatible(e, scan) {
+                slots
+                    .iter()
+                    .map(|s| {
+                        let s = remap(s, e, scan)?;
+                        Some(slot_value(&s, scan, sql, None))
+                    })
+                    .collect()
+            } else {
+                None
+            }
         }
-        _ => Vec::new(),
+        _ => None,
     };
     Analysis {
         fingerprint: e.fingerprint,
         normalized: Arc::clone(&e.normalized),
-        params,
+        params: params.unwrap_or_default(),
         parse_error: e.parse_error.as_deref().map(str::to_owned),
     }
 }
 
-/// The value a slot takes for this statement.
-fn slot_value(slot: &Slot, literals: &[Literal], sql: &str) -> String {
-    match slot {
-        Slot::Keyword(k) => k.to_string(),
+/// Whether `scan`'s lists differ from the first statement's only in lists that may vary.
+fn compatible(e: &Entry, scan: &Scan) -> bool {
+    let total = |l: &[u32]| l.iter().map(|&n| n as usize).sum::<usize>();
+    e.lists.len() == scan.lists.len()
+        && e.literal_count - total(&e.lists) == scan.literals.len() - total(&scan.lists)
+        && e.lists
+            .iter()
+            .zip(&scan.lists)
+            .zip(e.any_len.iter())
+            .all(|((a, b), any)| a == b || *any)
+}
+
+/// `slot` with its literal index moved to where that literal is in `scan`.
+fn remap(slot: &Slot, e: &Entry, scan: &Scan) -> Option<Slot> {
+    Some(match slot {
         Slot::Literal { index, negated } => {
-            let v = literals
-                .get(*index as usize)
-                .map(|l| l.value(sql))
-                .unwrap_or_default();
-            match (negated, v.strip_prefix('-')) {
-                (false, _) => v.into_owned(),
-                (true, Some(pos)) => pos.to_owned(),
-                (true, None) => format!("-{v}"),
+            let mut at = i64::from(*index);
+            for ((&start, &l1), &l2) in e.list_starts.iter().zip(&*e.lists).zip(&scan.lists) {
+                if *index >= start + l1 {
+                    at += i64::from(l2) - i64::from(l1);
+                } else if *index >= start && l1 != l2 {
+                    return None;
+                }
+            }
+            Slot::Literal {
+                index: u32::try_from(at).ok()?,
+                negated: *negated,
             }
         }
+        Slot::Array(items) => Slot::Array(
+            items
+                .iter()
+                .map(|s| remap(s, e, scan))
+                .collect::<Option<Box<[Slot]>>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// The value a slot takes for this statement (`None` for an SQL NULL array element
+/// when `array` is given: the value is then appended to it).
+fn slot_value(slot: &Slot, scan: &Scan, sql: &str, array: Option<&mut String>) -> String {
+    let literal = |index: usize, negated: bool| {
+        let v = scan
+            .literals
+            .get(index)
+            .map(|l| l.value(sql))
+            .unwrap_or_default();
+        match (negated, v.strip_prefix('-')) {
+            (false, _) => v.into_owned(),
+            (true, Some(pos)) => pos.to_owned(),
+            (true, None) => format!("-{v}"),
+        }
+    };
+    let value = match slot {
+        Slot::Keyword(k) => {
+            if let Some(out) = array {
+                push_array_elem(out, (&**k != "null").then_some(k));
+                return String::new();
+            }
+            k.to_string()
+        }
+        Slot::Literal { index, negated } => literal(*index as usize, *negated),
+        Slot::Array(items) => {
+            let mut out = String::from("{");
+            for s in items.iter() {
+                slot_value(s, scan, sql, Some(&mut out));
+            }
+            out.push('}');
+            out
+        }
+        Slot::List(m) => {
+            let mut out = String::from("{");
+            let start = list_start(scan, *m).unwrap_or(usize::MAX);
+            let len = scan.lists.get(*m as usize).map_or(0, |&n| n as usize);
+            for lit in scan.literals.iter().skip(start).take(len) {
+                let v = lit.value(sql);
+                let v = match (has_minus(lit, sql), v.strip_prefix('-')) {
+                    (false, _) => v,
+                    (true, Some(pos)) => pos.to_owned().into(),
+                    (true, None) => format!("-{v}").into(),
+                };
+                push_array_elem(&mut out, Some(&v));
+            }
+            out.push('}');
+            out
+        }
+    };
+    if let Some(out) = array {
+        push_array_elem(out, Some(&value));
     }
+    value
 }
 
 /// Writes the second-level key of a sensitive shape into `out`.
@@ -290,6 +384,13 @@ fn exact_key(scan: &Scan, sql: &str, sensitivity: &Sensitivity, out: &mut Vec<u8
     }
 }
 
+/// The Normalizer's normalized text for `sql` when the parser accepts it (uncached).
+pub(crate) fn rewritten(sql: &str) -> Option<String> {
+    let scan = crate::scan(sql);
+    let (e, _) = compute(sql, &scan);
+    e.parse_error.is_none().then(|| e.normalized.to_string())
+}
+
 /// Runs the full parser for `sql` and derives a cache entry.
 fn compute(sql: &str, scan: &Scan) -> (Entry, Sensitivity) {
     let base = |fingerprint, normalized: String, parse_error| Entry {
@@ -299,17 +400,25 @@ fn compute(sql: &str, scan: &Scan) -> (Entry, Sensitivity) {
         parse_error,
         slots: None,
         lists: scan.lists.as_slice().into(),
+        list_starts: (0..scan.lists.len())
+            .map(|m| {
+                let m = u32::try_from(m).unwrap_or(u32::MAX);
+                list_start(scan, m).map_or(u32::MAX, |s| u32::try_from(s).unwrap_or(u32::MAX))
+            })
+            .collect(),
+        any_len: vec![false; scan.lists.len()].into(),
         literal_count: scan.literals.len(),
     };
-    let fp = match pg_query::fingerprint(sql, 0, FINGERPRINT_OPTIONS) {
-        Ok(fp) => Fingerprint(fp.value),
+    let parsed = pg_query::parse(sql, 0).ok();
+    let info = parsed.as_ref().and_then(|p| TreeInfo::of(&p.protobuf));
+    let fp = match fingerprint_with(sql, info.as_ref()) {
+        Ok(fp) => fp,
         Err(e) => {
-            let msg = crate::SqlError::from(e).to_string();
             return (
                 base(
                     Fingerprint(scan.hash),
                     scanner_normalize(sql),
-                    Some(msg.into()),
+                    Some(e.to_string().into()),
                 ),
                 Sensitivity::None,
             );
@@ -318,16 +427,17 @@ fn compute(sql: &str, scan: &Scan) -> (Entry, Sensitivity) {
     let Ok(normalized) = pg_query::normalize(sql) else {
         return (base(fp, scanner_normalize(sql), None), Sensitivity::All);
     };
-    let dml = is_dml(sql);
-    let aligned = align(sql, &normalized, &scan.literals);
+    let dml = parsed.as_ref().is_some_and(|p| is_dml(&p.protobuf));
+    let marks = info.as_ref().map(marks_wanted).unwrap_or_default();
+    let aligned = align(sql, &normalized, &scan.literals, &marks);
     let sensitivity = match (&aligned, dml) {
         (_, false) => Sensitivity::All,
         (None, true) => Sensitivity::None,
-        (Some((_, replaced)), true) => {
+        (Some(a), true) => {
             let mut idx = Vec::new();
             let mut all = false;
             let mut outside = 0u32;
-            for (lit, &rep) in scan.literals.iter().zip(replaced) {
+            for (lit, &rep) in scan.literals.iter().zip(&a.replaced) {
                 if lit.kind != LiteralKind::Param && !rep {
                     if lit.in_list {
                         all = true;
@@ -346,18 +456,30 @@ fn compute(sql: &str, scan: &Scan) -> (Entry, Sensitivity) {
             }
         }
     };
-    let mut e = base(fp, normalized, None);
-    e.slots = aligned.map(|(slots, _)| slots);
-    (e, sensitivity)
+    let rewritten = match (&aligned, &info, dml && !scan.has_params) {
+        (Some(a), Some(info), true) => rewrite(&normalized, a, info, scan)
+            .filter(|(text, _, _)| pg_query::parse(text, 0).is_ok()),
+        _ => None,
+    };
+    match rewritten {
+        Some((text, slots, any_len)) => {
+            let mut e = base(fp, text, None);
+            e.slots = Some(slots);
+            e.any_len = any_len.into();
+            (e, sensitivity)
+        }
+        None => {
+            let mut e = base(fp, normalized, None);
+            e.slots = aligned.map(|a| a.slots);
+            (e, sensitivity)
+        }
+    }
 }
 
-/// Whether every statement in `sql` is SELECT / INSERT / UPDATE / DELETE / MERGE / VALUES.
-fn is_dml(sql: &str) -> bool {
+/// Whether every statement is SELECT / INSERT / UPDATE / DELETE / MERGE / VALUES.
+fn is_dml(parsed: &pg_query::protobuf::ParseResult) -> bool {
     use pg_query::protobuf::node::Node as N;
-    let Ok(parsed) = pg_query::parse(sql, 0) else {
-        return false;
-    };
-    parsed.protobuf.stmts.iter().all(|s| {
+    parsed.stmts.iter().all(|s| {
         matches!(
             s.stmt.as_ref().and_then(|n| n.node.as_ref()),
             Some(
@@ -369,115 +491,6 @@ fn is_dml(sql: &str) -> bool {
             )
         )
     })
-}
-
-/// Aligns `sql` with its normalized text: which literal became which `$k`, and which
-/// literals were replaced at all. `None` when the two cannot be matched exactly.
-fn align(sql: &str, normalized: &str, literals: &[Literal]) -> Option<(Box<[Slot]>, Vec<bool>)> {
-    let (o, m) = (sql.as_bytes(), normalized.as_bytes());
-    let (mut i, mut j, mut next) = (0usize, 0usize, 0usize);
-    let mut slots: Vec<Option<Slot>> = Vec::new();
-    let mut replaced = vec![false; literals.len()];
-    let has_params = literals.iter().any(|l| l.kind == LiteralKind::Param);
-    loop {
-        while next < literals.len() && literals[next].span.end <= i {
-            next += 1;
-        }
-        if j >= m.len() {
-            if i < o.len() {
-                return None;
-            }
-            break;
-        }
-        if i >= o.len() {
-            return None;
-        }
-        if m[j] == b'$' && m.get(j + 1).is_some_and(u8::is_ascii_digit) {
-            let end = j + 1 + m[j + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
-            let tok = &m[j..end];
-            let same =
-                o[i..].starts_with(tok) && !o.get(i + tok.len()).is_some_and(u8::is_ascii_digit);
-            if !same {
-                let k: usize = normalized.get(j + 1..end)?.parse().ok()?;
-                let (slot, new_i) = replaced_at(o, i, literals, next)?;
-                if let Slot::Literal { index, .. } = slot {
-                    replaced[index as usize] = true;
-                }
-                if k == 0 || k > 65_535 {
-                    return None;
-                }
-                if slots.len() < k {
-                    slots.resize(k, None);
-                }
-                slots[k - 1] = Some(slot);
-                i = new_i;
-                j = end;
-                continue;
-            }
-        }
-        if o[i] != m[j] {
-            return None;
-        }
-        i += 1;
-        j += 1;
-    }
-    let slots: Option<Box<[Slot]>> = if has_params {
-        Some(Box::new([]))
-    } else {
-        slots
-            .into_iter()
-            .collect::<Option<Vec<Slot>>>()
-            .map(Vec::into_boxed_slice)
-    };
-    Some((slots?, replaced))
-}
-
-/// What the parser replaced at byte `i` of the original: the literal `literals[next]`
-/// (possibly with a folded `-` sign before it, or from inside it after an `N` prefix),
-/// or a `true` / `false` / `null` keyword. Returns the slot and the end of the replaced text.
-fn replaced_at(o: &[u8], i: usize, literals: &[Literal], next: usize) -> Option<(Slot, usize)> {
-    if let Some(lit) = literals.get(next).filter(|l| l.kind != LiteralKind::Param) {
-        if lit.span.start <= i {
-            return Some((
-                Slot::Literal {
-                    index: u32::try_from(next).ok()?,
-                    negated: false,
-                },
-                lit.span.end,
-            ));
-        }
-        let gap = o.get(i..lit.span.start)?;
-        if gap
-            .iter()
-            .all(|c| matches!(c, b'-' | b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
-        {
-            let minus = gap.iter().filter(|&&c| c == b'-').count();
-            if gap.first() == Some(&b'-') {
-                let index = u32::try_from(next).ok()?;
-                return Some((
-                    Slot::Literal {
-                        index,
-                        negated: minus % 2 == 1,
-                    },
-                    lit.span.end,
-                ));
-            }
-        }
-    }
-    let word_len = o[i..]
-        .iter()
-        .take_while(|c| c.is_ascii_alphabetic())
-        .count();
-    let word = std::str::from_utf8(&o[i..i + word_len])
-        .ok()?
-        .to_ascii_lowercase();
-    let after = o.get(i + word_len).copied();
-    if matches!(word.as_str(), "true" | "false" | "null")
-        && !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_')
-    {
-        return Some((Slot::Keyword(word.into()), i + word_len));
-    }
-    None
 }
 
 #[cfg(test)]

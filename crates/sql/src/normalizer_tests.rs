@@ -21,7 +21,7 @@ fn limit_offset_negative_typed_and_keyword_constants() {
     let a = analyze("SELECT * FROM t WHERE a = -5 AND ts > now() - interval '1 day' AND ok = true LIMIT 10 OFFSET 20");
     assert_eq!(
         &*a.normalized,
-        "SELECT * FROM t WHERE a = $1 AND ts > now() - interval $2 AND ok = $3 LIMIT $5 OFFSET $4"
+        "SELECT * FROM t WHERE a = $1 AND ts > now() - $2::interval AND ok = $3 LIMIT $5 OFFSET $4"
     );
     assert_eq!(a.params, ["-5", "1 day", "true", "20", "10"]);
     let b = analyze("SELECT N'x', - 3, E'a\\'b', $$d$$");
@@ -42,19 +42,89 @@ fn the_parser_runs_once_per_shape_and_params_come_from_each_call() {
 }
 
 #[test]
-fn in_lists_share_an_entry_and_params_only_when_lengths_match() {
+fn in_lists_share_an_entry_and_become_arrays_of_any_length() {
     let mut n = Normalizer::new();
     let a = n.analyze("SELECT * FROM t WHERE id IN (1, 2) AND s = 'x'");
-    let b = n.analyze("SELECT * FROM t WHERE id IN (3, 4, 5) AND s = 'y'");
-    let c = n.analyze("SELECT * FROM t WHERE id IN (6, 7) AND s = 'z'");
+    let b = n.analyze("SELECT * FROM t WHERE id IN (3, -4, 5) AND s = 'y'");
+    let c = n.analyze("SELECT * FROM t WHERE id IN (6) AND s = 'z'");
     assert_eq!(n.stats().parses, 1);
     assert_eq!(a.fingerprint, b.fingerprint);
-    assert_eq!(a.params, ["1", "2", "x"]);
-    assert!(b.params.is_empty());
-    assert_eq!(c.params, ["6", "7", "z"]);
+    assert_eq!(
+        &*a.normalized,
+        "SELECT * FROM t WHERE id = ANY($1) AND s = $2"
+    );
+    assert_eq!(a.params, ["{1,2}", "x"]);
+    assert_eq!(b.params, ["{3,-4,5}", "y"]);
+    assert_eq!(c.params, ["{6}", "z"]);
     assert_eq!(
         a.fingerprint,
         crate::fingerprint("SELECT * FROM t WHERE id IN (3, 4, 5) AND s = 'y'").expect("ok")
+    );
+}
+
+#[test]
+fn in_list_renumbering_not_in_quoting_and_nulls() {
+    let mut n = Normalizer::new();
+    let sql = "SELECT * FROM t WHERE a = 1 AND b NOT IN ('x', 'y z', 'q\"', '', 'NULL', '{,}') AND c IN (2, 3) LIMIT 4";
+    let a = n.analyze(sql);
+    assert_eq!(
+        &*a.normalized,
+        "SELECT * FROM t WHERE a = $1 AND b <> ALL($2) AND c = ANY($3) LIMIT $4"
+    );
+    assert_eq!(
+        a.params,
+        ["1", r#"{x,"y z","q\"","","NULL","{,}"}"#, "{2,3}", "4"]
+    );
+    let b =
+        n.analyze("SELECT * FROM t WHERE a = 9 AND b NOT IN ('k') AND c IN (5, 6, 7, 8) LIMIT 1");
+    assert_eq!(b.params, ["9", "{k}", "{5,6,7,8}", "1"]);
+    assert_eq!(n.stats().parses, 1);
+    let c = n.analyze("SELECT * FROM t WHERE a IN (1, NULL, 'x''y', -2.5) AND b = true");
+    assert_eq!(
+        &*c.normalized,
+        "SELECT * FROM t WHERE a = ANY($1) AND b = $2"
+    );
+    assert_eq!(c.params, ["{1,NULL,x'y,-2.5}", "true"]);
+}
+
+#[test]
+fn in_lists_that_must_stay_lists() {
+    let mut n = Normalizer::new();
+    // Parameters of its own: libpg_query's text, no params.
+    let a = n.analyze("SELECT * FROM t WHERE a IN ($1, $2) AND b IN (1, 2)");
+    assert!(a.params.is_empty());
+    // A signed `+` element is an expression, not a constant: kept, lengths must match.
+    let b = n.analyze("SELECT * FROM t WHERE a IN (+1, 2)");
+    assert_eq!(&*b.normalized, "SELECT * FROM t WHERE a IN (+$1, $2)");
+    assert_eq!(b.params, ["1", "2"]);
+    assert!(n
+        .analyze("SELECT * FROM t WHERE a IN (+1, 2, 3)")
+        .params
+        .is_empty());
+    // An IN that is the operand of a comparison would change meaning as `= ANY`.
+    let c = n.analyze("SELECT * FROM t WHERE flag = (a IN (1, 2))");
+    assert_eq!(
+        &*c.normalized,
+        "SELECT * FROM t WHERE flag = (a IN ($1, $2))"
+    );
+    // Subqueries are untouched.
+    let d = n.analyze("SELECT * FROM t WHERE a IN (SELECT b FROM u WHERE c = 1)");
+    assert_eq!(
+        &*d.normalized,
+        "SELECT * FROM t WHERE a IN (SELECT b FROM u WHERE c = $1)"
+    );
+}
+
+#[test]
+fn typed_literals_become_casts() {
+    let a = analyze("SELECT * FROM t WHERE a > date '2024-01-01' AND b < timestamp with time zone '2024-01-01 10:00' AND c = int4 '5' AND d = interval '1' day AND e = pg_catalog.numeric(10, 2) '1.5' AND f = 'x'::text");
+    assert_eq!(
+        &*a.normalized,
+        "SELECT * FROM t WHERE a > $1::date AND b < $2::timestamp with time zone AND c = $3::int4 AND d = $4::interval day AND e = $5::pg_catalog.numeric(10, 2) AND f = $6::text"
+    );
+    assert_eq!(
+        a.params,
+        ["2024-01-01", "2024-01-01 10:00", "5", "1", "1.5", "x"]
     );
 }
 
@@ -151,6 +221,56 @@ fn analyze_matches_the_uncached_functions_on_varied_sql() {
             assert_eq!(a.fingerprint, crate::fingerprint(sql).expect("ok"), "{sql}");
             assert_eq!(&*a.normalized, crate::normalize(sql).expect("ok"), "{sql}");
             assert!(!a.params.is_empty(), "{sql}");
+            assert!(
+                pg_query::parse(&a.normalized, 0).is_ok(),
+                "{}",
+                a.normalized
+            );
+        }
+    }
+}
+
+/// Every normalized text of a varied corpus parses (so it can be PREPAREd).
+#[test]
+fn normalized_texts_parse() {
+    let corpus = [
+        "SELECT * FROM t WHERE a = 1",
+        "SELECT * FROM t WHERE ts > now() - interval '1 day' AND d = date '2024-01-01'",
+        "SELECT * FROM t WHERE ts > TIMESTAMP '2024-01-01' AND t = time '10:00' AND x = timestamptz '2024-01-01'",
+        "SELECT * FROM t WHERE a IN (1, 2, 3) AND b NOT IN ('a', 'b')",
+        "SELECT * FROM t WHERE a IN (1, NULL) OR b IN (-1, -2)",
+        "SELECT * FROM t WHERE NOT a IN (1, 2)",
+        "SELECT * FROM t WHERE (a IN (1, 2)) = true",
+        "SELECT * FROM t WHERE a + 1 IN (1, 2) AND b || 'x' IN ('ax')",
+        "SELECT * FROM t WHERE a IN (1, 2) IS TRUE",
+        "UPDATE t SET a = 1 WHERE id IN (1, 2, 3) RETURNING a",
+        "DELETE FROM t WHERE id NOT IN (5) AND ts < now() - interval '5 minutes'",
+        "INSERT INTO t (a, b) VALUES (1, interval '2 hours')",
+        "SELECT CASE WHEN a IN (1, 2) THEN 'x' ELSE 'y' END FROM t",
+        "SELECT * FROM t WHERE a IN (1, 2) ORDER BY 1 LIMIT 5",
+        "SELECT u.a FROM users u WHERE u.id IN (1, 2) AND u.b = bpchar 'x'",
+        "SELECT * FROM t WHERE a = ANY('{1,2}') AND b IN (E'a\\b', $$c$$)",
+        "WITH r AS (SELECT * FROM o WHERE s IN ('a', 'b')) SELECT * FROM r WHERE x IN (1)",
+        "SELECT * FROM t WHERE a IN (1, 2); SELECT * FROM u WHERE b IN ('x')",
+        "SELECT * FROM t WHERE a BETWEEN date '2024-01-01' AND date '2024-02-01'",
+        "SELECT * FROM t WHERE a IN (1, /* c */ 2) AND b = interval /* c */ '1 day'",
+        "SELECT * FROM t WHERE a = interval -- c\n '1 day'",
+    ];
+    let mut n = Normalizer::new();
+    for sql in corpus {
+        let a = n.analyze(sql);
+        assert!(a.parse_error.is_none(), "{sql}");
+        assert!(
+            pg_query::parse(&a.normalized, 0).is_ok(),
+            "{sql} -> {}",
+            a.normalized
+        );
+        // libpg_query's grammar accepts `interval $1`; PostgreSQL's does not.
+        let lower = a.normalized.to_ascii_lowercase();
+        for ty in ["interval", "date", "timestamp", "time", "timestamptz"] {
+            assert!(!lower.contains(&format!("{ty} $")), "{}", a.normalized);
+            assert!(!lower.contains(&format!("{ty} /*")), "{}", a.normalized);
+            assert!(!lower.contains(&format!("{ty} --")), "{}", a.normalized);
         }
     }
 }
