@@ -115,23 +115,29 @@ pub(crate) fn parse_csv<S: EventSink>(
     }
 }
 
+/// A JSON string borrowed from the line when it has no escapes. serde only
+/// borrows a `Cow` that is a field's whole type, not one inside an `Option`, so
+/// the `Cow` is wrapped.
+#[derive(serde::Deserialize)]
+struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
+
 #[derive(serde::Deserialize)]
 struct JsonRow<'a> {
     timestamp: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    user: Option<Cow<'a, str>>,
+    user: Option<Borrowed<'a>>,
     #[serde(borrow)]
-    dbname: Option<Cow<'a, str>>,
+    dbname: Option<Borrowed<'a>>,
     pid: Option<u32>,
     #[serde(borrow)]
-    remote_host: Option<Cow<'a, str>>,
+    remote_host: Option<Borrowed<'a>>,
     #[serde(borrow)]
-    session_id: Option<Cow<'a, str>>,
+    session_id: Option<Borrowed<'a>>,
     line_num: Option<u64>,
     #[serde(borrow)]
     error_severity: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    state_code: Option<Cow<'a, str>>,
+    state_code: Option<Borrowed<'a>>,
     #[serde(borrow)]
     message: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -145,14 +151,16 @@ struct JsonRow<'a> {
     #[serde(borrow)]
     statement: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    application_name: Option<Cow<'a, str>>,
+    application_name: Option<Borrowed<'a>>,
     #[serde(borrow)]
-    backend_type: Option<Cow<'a, str>>,
+    backend_type: Option<Borrowed<'a>>,
     query_id: Option<i64>,
 }
 
-fn lend(c: Option<Cow<'_, str>>) -> Option<&str> {
-    match c {
+/// The borrowed text of a name field; a name written with JSON escapes (rare:
+/// quotes or control characters in it) cannot be lent and is left out.
+fn lend(c: Option<Borrowed<'_>>) -> Option<&str> {
+    match c.map(|b| b.0) {
         Some(Cow::Borrowed(s)) if !s.is_empty() => Some(s),
         _ => None,
     }

@@ -25,7 +25,7 @@ pub use event::{
     parse_params, Event, EventKind, Logged, OtherKind, Phase, Plan, PlanFormat, Statement,
 };
 pub use prefix::{Prefix, KNOWN_PREFIXES};
-pub use reader::{expand_sources, for_each_event, Format, InputReport, Options, Summary};
+pub use reader::{expand_sources, for_each_event, Format, InputReport, Options, Progress, Summary};
 pub use record::{Counters, LogRecord, Severity, SkipReason};
 pub use stderr::{ASSOC_WINDOW, DURATION_WINDOW};
 

@@ -53,6 +53,17 @@ pub struct Options {
     pub chunk_size: usize,
     /// Worker threads (0: all cores).
     pub threads: usize,
+    /// Live counters for a progress display, updated as work items finish.
+    pub progress: Option<std::sync::Arc<Progress>>,
+}
+
+/// Bytes and lines read so far, shared with a progress display.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Input bytes parsed (decompressed bytes for compressed inputs).
+    pub bytes: std::sync::atomic::AtomicU64,
+    /// Lines parsed.
+    pub lines: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Options {
@@ -62,6 +73,7 @@ impl Default for Options {
             prefix: None,
             chunk_size: 32 << 20,
             threads: 0,
+            progress: None,
         }
     }
 }
@@ -340,6 +352,10 @@ where
                     let mut sink = make_sink();
                     let mut c = Counters::default();
                     let truncated = run(w, &prepared, &mut sink, &mut c);
+                    if let Some(p) = &opts.progress {
+                        p.bytes.fetch_add(c.bytes_read, Ordering::Relaxed);
+                        p.lines.fetch_add(c.lines_read, Ordering::Relaxed);
+                    }
                     if let Ok(mut slot) = slots[i].lock() {
                         *slot = Some((sink, c, truncated));
                     }

@@ -222,3 +222,34 @@ fn random_bytes_never_panic() {
         }
     }
 }
+
+/// Regression: jsonlog name fields were parsed as owned strings and then
+/// dropped, so statements had no database, user, application or session.
+#[test]
+fn every_format_carries_the_session_and_names_of_statements() {
+    #[derive(Default)]
+    struct Names(u64, u64);
+    impl EventSink for Names {
+        fn event(&mut self, ev: Event<'_>) {
+            if let EventKind::Statement(s) = &ev.kind {
+                if s.counts_as_execution() {
+                    self.0 += 1;
+                    let r = &ev.record;
+                    if r.db == Some("postgres")
+                        && r.user == Some("postgres")
+                        && r.app.is_some()
+                        && r.session_id.is_some()
+                    {
+                        self.1 += 1;
+                    }
+                }
+            }
+        }
+    }
+    for name in ["pg15.log", "pg15.csv", "pg15.json"] {
+        let (sinks, _) = for_each_event(&[data(name)], &Options::default(), Names::default);
+        let (all, named) = sinks.iter().fold((0, 0), |(a, n), s| (a + s.0, n + s.1));
+        assert_eq!(all, 47, "{name}");
+        assert_eq!(named, all, "{name}: statements without names or session");
+    }
+}
