@@ -4,6 +4,7 @@
 
 mod cmd_bench;
 mod cmd_demo;
+mod cmd_top;
 mod interrupt;
 mod output;
 mod progress;
@@ -31,6 +32,8 @@ enum Command {
     Demo(cmd_demo::DemoArgs),
     /// Drive a workload file against a database and report latency and SLOs.
     Bench(cmd_bench::BenchArgs),
+    /// The top problem queries from server logs, pg_stat_statements or saved workloads.
+    Top(cmd_top::TopArgs),
 }
 
 /// What a command ended with, beyond plain success.
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Demo(args) => cmd_demo::run(args, &interrupt).await,
             Command::Bench(args) => cmd_bench::run_command(args, &interrupt).await,
+            Command::Top(args) => cmd_top::run(args, &interrupt).await,
         }
     });
     // Clusters still owned (an error path) are stopped before exiting.

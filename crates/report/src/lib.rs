@@ -1,11 +1,14 @@
 //! `pgpilot-report` owns how results read: terminal tables and Markdown for
-//! benchmark reports and the scenario-style SLO table (`metric | baseline | … |
+//! benchmark reports, the scenario-style SLO table and the top-queries
+//! report of a captured workload (`metric | baseline | … |
 //! target | status`). It is pure: it formats values it is given and does no I/O.
 
 mod bench;
 mod format;
 mod table;
+mod top;
 
 pub use bench::{bench_report, slo_comparison};
 pub use format::{duration_ms, percent};
 pub use table::Style;
+pub use top::{one_line_sql, top_report};
