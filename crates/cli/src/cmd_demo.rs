@@ -11,6 +11,7 @@ use pgpilot_cluster::{Cluster, ClusterOptions};
 use pgpilot_db::ConnSpec;
 use pgpilot_demo::{DemoConfig, LoadStep, StepKind};
 use pgpilot_report::Style;
+use pgpilot_workload::{workload_from_logs, BuildOptions, TopBy, TopReport};
 use serde::Serialize;
 
 use crate::cmd_bench::{run_with_progress, BenchPlan};
@@ -21,7 +22,7 @@ use crate::Outcome;
 
 /// The demo database's name on its cluster.
 const DEMO_DB: &str = "adx";
-const STEPS: usize = 4;
+const STEPS: usize = 5;
 
 /// Arguments of `pgpilot demo`.
 #[derive(Debug, Args)]
@@ -63,7 +64,9 @@ struct DemoJson<'a> {
     seed: u64,
     kept: bool,
     load_seconds: f64,
+    server_log: String,
     baseline: &'a BenchReport,
+    capture: &'a TopReport,
 }
 
 /// `pgpilot demo`.
@@ -148,14 +151,32 @@ pub async fn run(args: DemoArgs, interrupt: &Interrupt) -> anyhow::Result<Outcom
             ..RunOptions::default()
         },
     };
+    // Log every statement of the baseline, as a DBA capturing a workload would.
+    cluster.set_setting("log_min_duration_statement", "0")?;
+    let log_from = std::fs::metadata(cluster.log_path()).map_or(0, |m| m.len());
     let baseline = run_with_progress(&spec, &plan, interrupt, "baseline").await?;
+    cluster.set_setting("log_min_duration_statement", "-1")?;
     step.finish(&format!(
         "{} statements, {:.0}/s",
         baseline.summary.statements, baseline.summary.throughput_qps
     ));
 
-    let step = Step::start(4, STEPS, "report");
+    let step = Step::start(
+        4,
+        STEPS,
+        "capture: top queries and N+1 patterns from the server log",
+    );
+    let capture = capture_log(&cluster.log_path(), log_from).await?;
+    step.finish(&format!(
+        "{} executions of {} statements, {} N+1 patterns",
+        capture.total_calls,
+        capture.fingerprints,
+        capture.n_plus_one.len()
+    ));
+
+    let step = Step::start(5, STEPS, "report");
     let db_url = cluster.url(DEMO_DB);
+    let log_path = cluster.log_path();
     let kept = if args.keep {
         let kept = cluster.keep();
         Some(kept)
@@ -172,7 +193,9 @@ pub async fn run(args: DemoArgs, interrupt: &Interrupt) -> anyhow::Result<Outcom
             seed: cfg.seed,
             kept: kept.is_some(),
             load_seconds,
+            server_log: log_path.display().to_string(),
             baseline: &baseline,
+            capture: &capture,
         })?,
         Format::Table | Format::Markdown => {
             let style = if args.format == Format::Markdown {
@@ -182,12 +205,13 @@ pub async fn run(args: DemoArgs, interrupt: &Interrupt) -> anyhow::Result<Outcom
             };
             let missed = baseline.slo.iter().filter(|c| !c.pass).count();
             print(&format!(
-                "\nADX Core at scale {} — baseline ({} of {} targets missed)\n\n{}\n{}",
+                "\nADX Core at scale {} — baseline ({} of {} targets missed)\n\n{}\n{}\nCaptured from the server log\n{}",
                 cfg.scale,
                 missed,
                 baseline.slo.len(),
                 pgpilot_report::slo_comparison(&[("baseline", &baseline)], style),
                 pgpilot_report::bench_report(&baseline, style),
+                pgpilot_report::top_report(&capture, style),
             ))?;
         }
     }
@@ -195,10 +219,34 @@ pub async fn run(args: DemoArgs, interrupt: &Interrupt) -> anyhow::Result<Outcom
         eprintln!("\nthe demo server keeps running: {db_url}");
         eprintln!("  connect: psql '{db_url}'");
         eprintln!("  stop:    {}", kept.stop_command);
+        eprintln!("  log:     {} (pgpilot top --logs …)", log_path.display());
     }
     Ok(if baseline.interrupted {
         Outcome::Interrupted
     } else {
         Outcome::Ok
     })
+}
+
+/// The workload of the baseline, read back from the server log from byte
+/// `from` on (what was logged before belongs to the load).
+async fn capture_log(log: &std::path::Path, from: u64) -> anyhow::Result<TopReport> {
+    let log = log.to_path_buf();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<TopReport> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = std::fs::File::open(&log)
+            .with_context(|| format!("cannot read the server log {}", log.display()))?;
+        file.seek(SeekFrom::Start(from))?;
+        let mut tail = Vec::new();
+        file.read_to_end(&mut tail)?;
+        let part = log.with_extension("baseline.log");
+        std::fs::write(&part, &tail)?;
+        let opts = pgpilot_logs::Options {
+            prefix: Some(pgpilot_cluster::LOG_LINE_PREFIX.to_string()),
+            ..pgpilot_logs::Options::default()
+        };
+        let (workload, _) = workload_from_logs(&[part], &opts, &BuildOptions::default());
+        Ok(TopReport::new(&workload, TopBy::Total, 10, false))
+    })
+    .await?
 }

@@ -296,3 +296,40 @@ fn n_plus_one_through_the_builder_with_split_sinks() {
         assert_eq!(w.queries, one.queries);
     }
 }
+
+/// Regression: in the ADX demo's random benchmark mix, the most frequent
+/// statement repeats five times in a row by chance after every kind of
+/// statement; only the activity feed, followed by a burst every time, is an N+1.
+#[test]
+fn coincidental_repeats_are_not_reported_as_n_plus_one() {
+    use crate::{Fingerprint, NPlusOne, QueryStats, Workload};
+    let fp = |n| Fingerprint(n);
+    let mut w = Workload::default();
+    for (n, calls) in [(1, 100), (2, 1000), (3, 5000)] {
+        let mut q = QueryStats::new(fp(n), format!("q{n}"), None);
+        q.calls = calls;
+        w.queries.insert(fp(n), q);
+    }
+    let pair = |parent, bursts| NPlusOne {
+        parent: fp(parent),
+        child: fp(3),
+        parent_query: String::new(),
+        child_query: String::new(),
+        bursts,
+        round_trips: bursts * 6,
+        child_time_us: 0,
+        max_burst: 6,
+        example: crate::BurstExample {
+            session: "s".into(),
+            start_us: 0,
+            size: 6,
+            span_ms: 1.0,
+        },
+        suggestion: None,
+    };
+    // q1 is followed by a burst 90 times out of 100; q2 only 30 out of 1000.
+    w.n_plus_one = vec![pair(1, 90), pair(2, 30)];
+    let likely = w.likely_n_plus_one();
+    assert_eq!(likely.len(), 1);
+    assert_eq!((likely[0].0.parent, likely[0].1), (fp(1), 100));
+}

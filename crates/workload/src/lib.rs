@@ -30,6 +30,8 @@ pub use report::{format_time_us, ErrorReport, NPlusOneReport, QueryReport, TopBy
 pub use sets::{CountSet, ParamSample, Reservoir};
 pub use stats::{Caps, Percentile, PgssStats, PhaseTime, QueryStats, SamplePlan};
 pub use suggest::Suggestion;
-pub use workload::{ErrorGroup, SourceSummary, Workload, FORMAT_NAME, FORMAT_VERSION};
+pub use workload::{
+    ErrorGroup, SourceSummary, Workload, FORMAT_NAME, FORMAT_VERSION, N_PLUS_ONE_MIN_SHARE,
+};
 
 pub use pgpilot_sql::Fingerprint;

@@ -108,6 +108,12 @@ pub struct NPlusOneReport {
     pub example: crate::BurstExample,
     /// Replacement.
     pub suggestion: Option<crate::Suggestion>,
+    /// Executions of the parent statement.
+    #[serde(default)]
+    pub parent_calls: u64,
+    /// Share of the parent's executions followed by a burst (0–1).
+    #[serde(default)]
+    pub share: f64,
 }
 
 /// The report.
@@ -195,7 +201,12 @@ impl TopReport {
                 .into_iter()
                 .map(|q| QueryReport::new(q, include_samples))
                 .collect(),
-            n_plus_one: w.n_plus_one.iter().take(limit).map(n1).collect(),
+            n_plus_one: w
+                .likely_n_plus_one()
+                .into_iter()
+                .take(limit)
+                .map(|(p, calls)| n1(p, calls))
+                .collect(),
             errors: w
                 .errors
                 .iter()
@@ -213,8 +224,10 @@ impl TopReport {
     }
 }
 
-fn n1(p: &NPlusOne) -> NPlusOneReport {
+fn n1(p: &NPlusOne, parent_calls: u64) -> NPlusOneReport {
     NPlusOneReport {
+        parent_calls,
+        share: p.bursts as f64 / parent_calls.max(1) as f64,
         parent: p.parent_query.clone(),
         child: p.child_query.clone(),
         bursts: p.bursts,

@@ -10,6 +10,10 @@ use crate::report::TopBy;
 use crate::stats::{opt_max, opt_min, Caps, QueryStats};
 use crate::{Fingerprint, WorkloadError};
 
+/// Share of a parent's executions that must be followed by a burst for the
+/// pair to be reported as an N+1 (see [`Workload::likely_n_plus_one`]).
+pub const N_PLUS_ONE_MIN_SHARE: f64 = 0.25;
+
 /// The `format` field of workload files.
 pub const FORMAT_NAME: &str = "pgpilot-workload";
 /// The version of the file format this crate writes and reads.
@@ -180,6 +184,25 @@ struct FileOut<'a> {
 }
 
 impl Workload {
+    /// The N+1 pairs that are not coincidence: a burst follows at least
+    /// [`N_PLUS_ONE_MIN_SHARE`] of the parent's executions. A frequent statement
+    /// also repeats by chance after all kinds of statements (a benchmark's
+    /// random mix, a busy pooled connection); a real N+1 follows its parent
+    /// consistently. Each with the parent's executions.
+    pub fn likely_n_plus_one(&self) -> Vec<(&NPlusOne, u64)> {
+        self.n_plus_one
+            .iter()
+            .filter_map(|p| {
+                let calls = self
+                    .queries
+                    .get(&p.parent)
+                    .map_or(0, |q| q.calls)
+                    .max(p.bursts);
+                (p.bursts as f64 >= N_PLUS_ONE_MIN_SHARE * calls as f64).then_some((p, calls))
+            })
+            .collect()
+    }
+
     /// Σ calls over all fingerprints.
     pub fn total_calls(&self) -> u64 {
         self.queries.values().map(|q| q.calls).sum()
