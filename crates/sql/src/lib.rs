@@ -16,7 +16,7 @@ mod tree;
 
 pub use error::SqlError;
 pub use fingerprint::{fingerprint, normalize, Fingerprint};
-pub use normalizer::{Analysis, CacheStats, Normalizer};
+pub use normalizer::{Analysis, CacheStats, FingerprintMap, IdentityHasher, Normalizer};
 pub use scan::{scan, scan_into, Literal, LiteralKind, Scan};
 pub use shape::{
     BlockOrigin, BlockShape, ColumnRef, Distinct, JoinKey, LimitValue, NullsOrder, Operand,

@@ -101,9 +101,10 @@ enum Cached {
     },
 }
 
-/// A `u64` key is already a hash: use it as is.
+/// A hasher for keys that already are hashes (`u64` keys, [`Fingerprint`]s):
+/// uses the value as is.
 #[derive(Default)]
-struct IdentityHasher(u64);
+pub struct IdentityHasher(u64);
 
 impl Hasher for IdentityHasher {
     fn finish(&self) -> u64 {
@@ -120,6 +121,9 @@ impl Hasher for IdentityHasher {
 }
 
 type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
+
+/// A map keyed by fingerprint, without re-hashing the fingerprint.
+pub type FingerprintMap<V> = HashMap<Fingerprint, V, BuildHasherDefault<IdentityHasher>>;
 
 /// Caches parser results per statement shape; see the module documentation.
 #[derive(Debug)]

@@ -9,7 +9,6 @@
 //! stitched in input order at the end (see the `nplus1` module).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -46,31 +45,13 @@ impl Default for BuildOptions {
     }
 }
 
-/// A fingerprint is already a hash.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
 type ErrorKey = (Option<String>, Option<Fingerprint>, Option<String>);
 
 /// Per-thread accumulator.
 #[derive(Debug, Default)]
 struct Acc {
     normalizer: Normalizer,
-    queries: HashMap<Fingerprint, QueryStats, BuildHasherDefault<IdHasher>>,
+    queries: pgpilot_sql::FingerprintMap<QueryStats>,
     errors: HashMap<ErrorKey, ErrorGroup>,
     unattributed_plans: u64,
 }
