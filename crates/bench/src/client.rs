@@ -1,19 +1,20 @@
-//! One benchmark client: its connection, prepared statements, random generator and
-//! local statistics. The hot path allocates nothing it can avoid and touches shared
-//! state only through relaxed atomics of its own slot.
+//! One benchmark client: its blocking connection, prepared statements, random
+//! generator and local statistics. It runs on its own OS thread; the hot path
+//! allocates nothing it can avoid and touches shared state only through relaxed
+//! atomics of its own slot.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
-use futures_util::{pin_mut, TryStreamExt};
 use hdrhistogram::Histogram;
+use postgres_types::Type;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use tokio_postgres::{Client, Statement};
 
 use crate::generator::{Generator, WeightedPicker};
-use crate::param::{ParamValue, RawCell};
+use crate::param::ParamValue;
+use crate::wire::{Conn, ExecError, Statement};
 
 /// Highest latency the histograms hold: one hour, in microseconds.
 pub(crate) const MAX_LATENCY_US: u64 = 3_600_000_000;
@@ -42,6 +43,10 @@ pub(crate) struct PlanStep {
     pub mode: Mode,
     /// Columns to keep from this step's rows for dependent steps (empty: none).
     pub keep_cols: Vec<usize>,
+    /// Parameter types as the server inferred them when the plan was compiled.
+    pub param_types: Vec<Type>,
+    /// Result column types, likewise.
+    pub column_types: Vec<Type>,
 }
 
 /// The compiled script shared by all clients.
@@ -105,7 +110,7 @@ pub(crate) struct ClientResult {
 }
 
 struct Exec<'a> {
-    client: &'a Client,
+    conn: &'a mut Conn,
     stmts: &'a [Statement],
     plan: &'a Plan,
     shared: &'a Shared,
@@ -117,8 +122,8 @@ struct Exec<'a> {
 }
 
 /// Runs one client until the deadline, the transaction budget, or a stop.
-pub(crate) async fn run_client(
-    client: &Client,
+pub(crate) fn run_client(
+    conn: &mut Conn,
     stmts: &[Statement],
     plan: &Plan,
     shared: &Shared,
@@ -141,7 +146,7 @@ pub(crate) async fn run_client(
         })
         .collect();
     let mut ex = Exec {
-        client,
+        conn,
         stmts,
         plan,
         shared,
@@ -176,7 +181,7 @@ pub(crate) async fn run_client(
             }
         }
         let seq = plan.picker.pick(&mut ex.rng);
-        match ex.run_sequence(seq, timing.measure_start).await {
+        match ex.run_sequence(seq, timing.measure_start) {
             Ok(t) => now = t,
             Err(reason) => {
                 ex.res.lost = Some(reason);
@@ -196,11 +201,7 @@ pub(crate) async fn run_client(
 impl Exec<'_> {
     /// Runs every step of one top-level item; returns the time it ended, or the
     /// reason the connection was lost.
-    async fn run_sequence(
-        &mut self,
-        seq: usize,
-        measure_start: Instant,
-    ) -> Result<Instant, String> {
+    fn run_sequence(&mut self, seq: usize, measure_start: Instant) -> Result<Instant, String> {
         let plan = self.plan;
         let mut now = Instant::now();
         let steps = &plan.sequences[seq];
@@ -214,13 +215,13 @@ impl Exec<'_> {
                 break;
             }
             match plan.steps[s].mode {
-                Mode::Once => now = self.exec(s, None, measure_start).await?,
+                Mode::Once => now = self.exec(s, None, measure_start)?,
                 Mode::Repeat(n) => {
                     for _ in 0..n {
                         if self.shared.stop.load(Relaxed) {
                             break;
                         }
-                        now = self.exec(s, None, measure_start).await?;
+                        now = self.exec(s, None, measure_start)?;
                     }
                 }
                 Mode::ForEachRow(parent) => {
@@ -229,7 +230,7 @@ impl Exec<'_> {
                         if self.shared.stop.load(Relaxed) {
                             break;
                         }
-                        now = self.exec(s, Some(row), measure_start).await?;
+                        now = self.exec(s, Some(row), measure_start)?;
                     }
                     self.kept[parent] = rows;
                 }
@@ -238,14 +239,13 @@ impl Exec<'_> {
         Ok(now)
     }
 
-    async fn exec(
+    fn exec(
         &mut self,
         s: usize,
         row: Option<&Vec<ParamValue>>,
         measure_start: Instant,
     ) -> Result<Instant, String> {
         let plan = self.plan;
-        let client = self.client;
         let step = &plan.steps[s];
         let params = &mut self.params[s];
         for (i, g) in step.gens.iter().enumerate() {
@@ -257,31 +257,13 @@ impl Exec<'_> {
             }
         }
         let stmt = &self.stmts[s];
-        let start = Instant::now();
-        let outcome: Result<u64, tokio_postgres::Error> = if step.keep_cols.is_empty() {
-            client.execute_raw(stmt, params.iter()).await
+        let keep = if step.keep_cols.is_empty() {
+            None
         } else {
-            let kept = &mut self.kept[s];
-            async {
-                let stream = client.query_raw(stmt, params.iter()).await?;
-                pin_mut!(stream);
-                let mut n = 0u64;
-                while let Some(r) = stream.try_next().await? {
-                    n += 1;
-                    let mut vals = Vec::with_capacity(step.keep_cols.len());
-                    for &c in &step.keep_cols {
-                        vals.push(
-                            r.try_get::<_, RawCell>(c)
-                                .map(|c| c.0)
-                                .unwrap_or(ParamValue::Null),
-                        );
-                    }
-                    kept.push(vals);
-                }
-                Ok(n)
-            }
-            .await
+            Some((step.keep_cols.as_slice(), &mut self.kept[s]))
         };
+        let start = Instant::now();
+        let outcome = self.conn.execute(stmt, params, keep);
         let end = Instant::now();
         let measuring = start >= measure_start;
         match outcome {
@@ -303,20 +285,21 @@ impl Exec<'_> {
                     c.store(c.load(Relaxed) + 1, Relaxed);
                 }
             }
+            Err(ExecError::Lost(reason)) => {
+                let db = pgpilot_db::DbError::ConnectionLost {
+                    context: "running the benchmark".into(),
+                    reason,
+                };
+                return Err(format!("`{}`: {db}", step.name));
+            }
             Err(e) => {
-                let db = pgpilot_db::DbError::query("running the benchmark", e);
-                if db.is_connection_lost() || client.is_closed() {
-                    return Err(format!("`{}`: {db}", step.name));
-                }
                 if measuring {
                     self.res.steps[s].errors += 1;
                     let c = &self.slot.errors;
                     c.store(c.load(Relaxed) + 1, Relaxed);
-                    let (message, sqlstate) = match &db {
-                        pgpilot_db::DbError::Query {
-                            message, sqlstate, ..
-                        } => (message.clone(), sqlstate.clone()),
-                        other => (other.to_string(), None),
+                    let (message, sqlstate) = match e {
+                        ExecError::Server { sqlstate, message } => (message, Some(sqlstate)),
+                        ExecError::Encode(message) | ExecError::Lost(message) => (message, None),
                     };
                     let entry = self.res.errors.entry((s, sqlstate)).or_insert((message, 0));
                     entry.1 += 1;

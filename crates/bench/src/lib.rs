@@ -17,6 +17,7 @@ mod aggregate;
 mod client;
 mod error;
 mod runner;
+mod wire;
 
 pub use error::BenchError;
 pub use runner::{run, Progress, RunOptions};

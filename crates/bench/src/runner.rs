@@ -1,6 +1,6 @@
-//! The benchmark runner: validates the script against the server, drives N clients
-//! on a few dedicated single-threaded runtimes (each client shares a thread with its
-//! connection task, like `pgbench -j`), samples the server while it runs, and turns
+//! The benchmark runner: validates the script against the server (on a monitoring
+//! connection), drives N clients, each a blocking wire-protocol connection on its
+//! own OS thread (see [`crate::wire`]), samples the server while they run, and turns
 //! the merged statistics into a [`BenchReport`].
 
 use std::future::Future;
@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use pgpilot_bench_model::{BenchReport, RunConfig, SloTargets};
 use pgpilot_db::{stats, ConnSpec};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Statement};
 
 use crate::aggregate::{merge, pgss_check};
@@ -20,6 +21,7 @@ use crate::error::BenchError;
 use crate::generator::{Generator, WeightedPicker};
 use crate::param::{decodable, supports};
 use crate::script::{Script, StepMode};
+use crate::wire::{self, Conn, ExecError};
 
 /// How to run a benchmark.
 #[derive(Debug, Clone)]
@@ -40,7 +42,8 @@ pub struct RunOptions {
     pub slo: SloTargets,
     /// `application_name` of the benchmark connections.
     pub application_name: String,
-    /// Client threads; 0 picks min(clients, CPU count).
+    /// Ignored: every client is a blocking connection on its own OS thread.
+    /// Kept so existing callers compile.
     pub threads: usize,
 }
 
@@ -178,6 +181,8 @@ async fn compile(
                     StepMode::ForEachRow(p) => Mode::ForEachRow(base + p),
                 },
                 keep_cols: Vec::new(),
+                param_types: stmt.params().to_vec(),
+                column_types: stmt.columns().iter().map(|c| c.type_().clone()).collect(),
             });
             seq_names.push((!seq.is_query).then(|| seq.name.clone()));
             indices.push(steps.len() - 1);
@@ -200,101 +205,109 @@ async fn compile(
     ))
 }
 
-/// Opens one benchmark connection and prepares the plan's statements on it.
-async fn setup(spec: &ConnSpec, plan: &Plan) -> Result<(Client, Vec<Statement>), BenchError> {
-    let client = spec.connect().await?;
-    let mut stmts = Vec::with_capacity(plan.steps.len());
-    for s in &plan.steps {
-        stmts.push(
-            client
-                .prepare(&s.sql)
-                .await
-                .map_err(|e| prepare_error(&s.name, e))?,
-        );
+/// The type the server described for a parameter or column, preferring the one
+/// the plan resolved (which knows custom types) when the OIDs agree.
+fn described_type(planned: Option<&Type>, oid: u32) -> Option<Type> {
+    match planned {
+        Some(t) if t.oid() == oid => Some(t.clone()),
+        _ => Type::from_oid(oid),
     }
-    Ok((client, stmts))
 }
 
-struct Worker {
-    ids: Vec<usize>,
+/// Opens one benchmark connection and prepares the plan's statements on it, each
+/// under its own name.
+fn setup(spec: &ConnSpec, plan: &Plan) -> Result<(Conn, Vec<wire::Statement>), BenchError> {
+    let mut conn = wire::connect(spec)?;
+    let mut stmts = Vec::with_capacity(plan.steps.len());
+    for (i, s) in plan.steps.iter().enumerate() {
+        let name = format!("pgpilot_{i}");
+        let d = conn.prepare(&name, &s.sql).map_err(|e| match e {
+            ExecError::Server { sqlstate, message } => BenchError::Prepare {
+                name: s.name.clone(),
+                message,
+                sqlstate: Some(sqlstate),
+            },
+            ExecError::Encode(message) => BenchError::Prepare {
+                name: s.name.clone(),
+                message,
+                sqlstate: None,
+            },
+            ExecError::Lost(reason) => BenchError::Db(pgpilot_db::DbError::ConnectionLost {
+                context: format!("preparing `{}`", s.name),
+                reason,
+            }),
+        })?;
+        let changed = |what: String| BenchError::Prepare {
+            name: s.name.clone(),
+            message: format!("{what} changed since the script was checked"),
+            sqlstate: None,
+        };
+        let params = d
+            .params
+            .iter()
+            .enumerate()
+            .map(|(k, &oid)| {
+                described_type(s.param_types.get(k), oid)
+                    .ok_or_else(|| changed(format!("the type of ${}", k + 1)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let columns = d
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(k, (col, oid))| {
+                described_type(s.column_types.get(k), *oid)
+                    .ok_or_else(|| changed(format!("the type of column {col}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        stmts.push(wire::Statement {
+            name,
+            params,
+            columns,
+        });
+    }
+    Ok((conn, stmts))
+}
+
+/// One client's thread: connect and prepare, report ready, wait for the start
+/// signal, run, and hand back the result.
+struct ClientThread {
+    id: usize,
     spec: ConnSpec,
     plan: Arc<Plan>,
     shared: Arc<Shared>,
     seed: u64,
-    start: watch::Receiver<Option<Option<Timing>>>,
+    start: std::sync::mpsc::Receiver<Option<Timing>>,
     ready: mpsc::UnboundedSender<Result<(), BenchError>>,
-    done: oneshot::Sender<Vec<ClientResult>>,
+    done: oneshot::Sender<ClientResult>,
 }
 
-impl Worker {
+impl ClientThread {
     fn run(self) {
-        let rt = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(rt) => rt,
+        let (mut conn, stmts) = match setup(&self.spec, &self.plan) {
+            Ok(c) => c,
             Err(e) => {
-                let _ = self.ready.send(Err(BenchError::Worker(e.to_string())));
+                let _ = self.ready.send(Err(e));
                 return;
             }
         };
-        let Worker {
-            ids,
-            spec,
-            plan,
-            shared,
-            seed,
-            mut start,
-            ready,
-            done,
-        } = self;
-        rt.block_on(async move {
-            let mut conns = Vec::with_capacity(ids.len());
-            for id in ids {
-                match setup(&spec, &plan).await {
-                    Ok((client, stmts)) => conns.push((id, client, stmts)),
-                    Err(e) => {
-                        let _ = ready.send(Err(e));
-                        return;
-                    }
-                }
-            }
-            let _ = ready.send(Ok(()));
-            let timing = loop {
-                if let Some(t) = *start.borrow_and_update() {
-                    break t;
-                }
-                if start.changed().await.is_err() {
-                    return;
-                }
-            };
-            let Some(timing) = timing else { return };
-            // One task per client, so a response wakes only its own client.
-            let handles: Vec<_> = conns
-                .into_iter()
-                .map(|(id, client, stmts)| {
-                    let (plan, shared) = (plan.clone(), shared.clone());
-                    tokio::spawn(async move {
-                        let r = run_client(&client, &stmts, &plan, &shared, id, seed, timing).await;
-                        drop(stmts);
-                        drop(client);
-                        r
-                    })
-                })
-                .collect();
-            let mut results = Vec::with_capacity(handles.len());
-            for h in handles {
-                match h.await {
-                    Ok(r) => results.push(r),
-                    Err(_) => shared.stop.store(true, Relaxed),
-                }
-            }
-            // Let the connection tasks send Terminate before the runtime goes away.
-            for _ in 0..16 {
-                tokio::task::yield_now().await;
-            }
-            let _ = done.send(results);
-        });
+        let _ = self.ready.send(Ok(()));
+        // `None` or a dropped sender: the run was called off before it started.
+        let Ok(Some(timing)) = self.start.recv() else {
+            conn.terminate();
+            return;
+        };
+        let r = run_client(
+            &mut conn,
+            &stmts,
+            &self.plan,
+            &self.shared,
+            self.id,
+            self.seed,
+            timing,
+        );
+        conn.terminate();
+        let _ = self.done.send(r);
     }
 }
 
@@ -327,11 +340,6 @@ pub async fn run(
     let pgss_before = stats::statement_calls(&monitor).await.ok().flatten();
 
     let clients = opts.clients as usize;
-    let threads = match opts.threads {
-        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-        n => n,
-    }
-    .clamp(1, clients);
     let shared = Arc::new(Shared {
         stop: AtomicBool::new(false),
         remaining: opts
@@ -341,40 +349,39 @@ pub async fn run(
     });
     let _guard = StopOnDrop(shared.clone());
     let bench_spec = spec.with_application_name(&opts.application_name);
-    let (start_tx, start_rx) = watch::channel(None);
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
-    let mut done = Vec::with_capacity(threads);
-    for t in 0..threads {
+    let mut done = Vec::with_capacity(clients);
+    let mut starts = Vec::with_capacity(clients);
+    for id in 0..clients {
         let (done_tx, done_rx) = oneshot::channel();
+        let (start_tx, start_rx) = std::sync::mpsc::sync_channel(1);
         done.push(done_rx);
-        let worker = Worker {
-            ids: (t..clients).step_by(threads).collect(),
+        starts.push(start_tx);
+        let client = ClientThread {
+            id,
             spec: bench_spec.clone(),
             plan: plan.clone(),
             shared: shared.clone(),
             seed: opts.seed,
-            start: start_rx.clone(),
+            start: start_rx,
             ready: ready_tx.clone(),
             done: done_tx,
         };
         std::thread::Builder::new()
-            .name(format!("pgpilot-bench-{t}"))
-            .spawn(move || worker.run())
+            .name(format!("pgpilot-bench-{id}"))
+            .spawn(move || client.run())
             .map_err(|e| BenchError::Worker(e.to_string()))?;
     }
     drop(ready_tx);
-    for _ in 0..threads {
+    // Returning early drops `starts`, which tells the clients to hang up.
+    for _ in 0..clients {
         match ready_rx.recv().await {
             Some(Ok(())) => {}
-            Some(Err(e)) => {
-                let _ = start_tx.send(Some(None));
-                return Err(e);
-            }
+            Some(Err(e)) => return Err(e),
             None => {
-                let _ = start_tx.send(Some(None));
                 return Err(BenchError::Worker(
                     "a client thread ended during setup".into(),
-                ));
+                ))
             }
         }
     }
@@ -386,10 +393,13 @@ pub async fn run(
     } else {
         None
     };
-    let _ = start_tx.send(Some(Some(Timing {
+    let timing = Timing {
         measure_start,
         deadline,
-    })));
+    };
+    for tx in &starts {
+        let _ = tx.send(Some(timing));
+    }
 
     let results = join_all(done);
     tokio::pin!(results);
@@ -440,7 +450,7 @@ pub async fn run(
     let mut worker_failed = false;
     for r in results {
         match r {
-            Ok(v) => all.extend(v),
+            Ok(v) => all.push(v),
             Err(_) => worker_failed = true,
         }
     }
