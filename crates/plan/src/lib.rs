@@ -20,7 +20,6 @@
 pub mod columns;
 mod context;
 mod error;
-mod finding;
 mod lenient;
 mod model;
 mod node;
@@ -31,7 +30,7 @@ mod walk;
 
 pub use context::{Context, TableFacts};
 pub use error::PlanError;
-pub use finding::{Finding, NodeLocation, Severity};
 pub use model::{Jit, JitTiming, Node, Plan, PlanSource, Trigger};
+pub use pgpilot_findings::{Finding, NodeLocation, Severity};
 pub use rules::{analyze, RULE_IDS};
 pub use walk::{NodeRef, PlanTree};

@@ -9,6 +9,7 @@ use crate::{Finding, Node, Severity};
 pub(crate) const ID: &str = "plan.nested_loop_inner_scan";
 const MIN_LOOPS: f64 = 10.0;
 const MIN_ROWS_SCANNED: f64 = 10_000.0;
+const MIN_ROWS_PER_MATERIALIZED_PASS: f64 = 1_000.0;
 
 pub(crate) fn check(input: &Input<'_>) -> Vec<Finding> {
     let tree = &input.tree;
@@ -52,6 +53,12 @@ pub(crate) fn check(input: &Input<'_>) -> Vec<Finding> {
             (loops, loops * scan.plan_rows.unwrap_or(0.0))
         };
         if loops < MIN_LOOPS || scanned < MIN_ROWS_SCANNED {
+            continue;
+        }
+        // A small table materialized once and re-read from memory is not the
+        // problem (and an index on it may well exist already): only flag it when
+        // each pass reads many rows.
+        if materialized && scanned / loops.max(1.0) < MIN_ROWS_PER_MATERIALIZED_PASS {
             continue;
         }
         let alias = scan.alias.as_deref();

@@ -60,9 +60,11 @@ pub(crate) fn check(input: &Input<'_>) -> Vec<Finding> {
             continue;
         };
         let limit_node = tree.nodes()[limit_idx].node;
+        // The rows the Limit really returned when the plan was executed: its
+        // estimate can be far off (stale statistics estimated 5 for LIMIT 50).
         let limit = limit_node
-            .plan_rows
-            .or(limit_node.actual_rows)
+            .actual_rows
+            .or(limit_node.plan_rows)
             .unwrap_or(1.0)
             .max(1.0);
         let Some(child) = n.flow_children().next() else {
