@@ -4,6 +4,8 @@
 
 mod cmd_bench;
 mod cmd_demo;
+mod cmd_explain;
+mod cmd_health;
 mod cmd_top;
 mod interrupt;
 mod output;
@@ -34,6 +36,12 @@ enum Command {
     Bench(cmd_bench::BenchArgs),
     /// The top problem queries from server logs, pg_stat_statements or saved workloads.
     Top(cmd_top::TopArgs),
+    /// EXPLAIN ANALYZE with real parameters, turned into findings with the SQL that fixes them.
+    Explain(cmd_explain::ExplainArgs),
+    /// Health audit (PgHero's checks and more), each finding with the SQL that fixes it.
+    Health(cmd_health::HealthArgs),
+    /// Every index with its size, use and flags (unused, duplicate, redundant, invalid).
+    Indexes(cmd_health::IndexesArgs),
 }
 
 /// What a command ended with, beyond plain success.
@@ -45,6 +53,8 @@ pub enum Outcome {
     SloMissed,
     /// Ctrl-C: partial results were printed.
     Interrupted,
+    /// Findings reached the `--fail-on` level.
+    Findings,
 }
 
 fn main() -> ExitCode {
@@ -67,6 +77,9 @@ fn main() -> ExitCode {
             Command::Demo(args) => cmd_demo::run(args, &interrupt).await,
             Command::Bench(args) => cmd_bench::run_command(args, &interrupt).await,
             Command::Top(args) => cmd_top::run(args, &interrupt).await,
+            Command::Explain(args) => cmd_explain::run(args, &interrupt).await,
+            Command::Health(args) => cmd_health::run_health(args).await,
+            Command::Indexes(args) => cmd_health::run_indexes(args).await,
         }
     });
     // Clusters still owned (an error path) are stopped before exiting.
@@ -75,6 +88,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::SloMissed) => ExitCode::from(EXIT_SLO_MISSED),
         Ok(Outcome::Interrupted) => ExitCode::from(EXIT_INTERRUPTED),
+        Ok(Outcome::Findings) => ExitCode::from(cmd_health::EXIT_FINDINGS),
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
