@@ -276,3 +276,56 @@ fn the_demo_activity_feed_shows_up_as_an_n_plus_one_in_the_server_log() {
         "{found}"
     );
 }
+
+#[test]
+fn top_reads_pg_stat_statements_and_says_when_it_is_missing() {
+    let bare = Cluster::start(ClusterOptions {
+        extensions: vec![],
+        ..ClusterOptions::default()
+    })
+    .expect("cluster");
+    let out = pgpilot(&["top", "--db", &bare.url("postgres")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("CREATE EXTENSION pg_stat_statements") && !err.contains("panicked"),
+        "{err}"
+    );
+
+    let c = Cluster::start(ClusterOptions::default()).expect("cluster");
+    c.create_database("bench").expect("db");
+    pgbench(&c, &["-i", "-q", "-s", "1", "bench"]);
+    c.psql("postgres", "SELECT pg_stat_statements_reset()")
+        .expect("reset");
+    pgbench(&c, &["-S", "-c", "2", "-t", "25", "bench"]);
+    let out = pgpilot(&[
+        "top",
+        "--db",
+        &c.url("bench"),
+        "--format",
+        "json",
+        "--limit",
+        "100",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let select = v["queries"]
+        .as_array()
+        .expect("queries")
+        .iter()
+        .find(|q| {
+            q["query"]
+                .as_str()
+                .is_some_and(|s| s.contains("pgbench_accounts"))
+        })
+        .unwrap_or_else(|| panic!("select-only statement missing: {}", v["queries"]));
+    assert_eq!(select["calls"], 50);
+    assert_eq!(
+        select["percentiles_estimated"], true,
+        "pgss has no per-call latencies"
+    );
+}
