@@ -540,16 +540,7 @@ fn run<S: EventSink>(w: &Work, inputs: &[Prepared], sink: &mut S, c: &mut Counte
             let mut truncated = false;
             match p.format {
                 Format::Csv | Format::Json => {
-                    let mut buf = Vec::new();
-                    fill(&mut *r, &mut buf, usize::MAX - 1, &mut truncated);
-                    c.bytes_read += buf.len() as u64;
-                    let n = buf.len();
-                    let (text, _, _) = to_text(&buf, 0, n, c);
-                    if p.format == Format::Csv {
-                        crate::formats::parse_csv(&text, 0, input as u32, sink, c);
-                    } else {
-                        crate::formats::parse_json(&text, 0, input as u32, sink, c);
-                    }
+                    stream_records(&mut *r, p.format, input as u32, sink, c, &mut truncated);
                 }
                 _ => {
                     if let Some(prefix) = p.prefix.as_ref() {
@@ -563,6 +554,68 @@ fn run<S: EventSink>(w: &Work, inputs: &[Prepared], sink: &mut S, c: &mut Counte
             truncated
         }
     }
+}
+
+/// Block size of csvlog/jsonlog streaming: memory stays bounded by it (plus the
+/// longest record), whatever the file size.
+const RECORD_BLOCK: usize = 8 << 20;
+
+/// Parses csvlog or jsonlog block by block, cutting each block after the last
+/// complete record: for jsonlog any newline (newlines inside values are
+/// escaped), for csvlog a newline outside a quoted field (quote parity counted
+/// from the block start, which always is a record start).
+fn stream_records<S: EventSink>(
+    r: &mut dyn Read,
+    format: Format,
+    input: u32,
+    sink: &mut S,
+    c: &mut Counters,
+    truncated: &mut bool,
+) {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut base = 0u64;
+    loop {
+        let more = fill(r, &mut buf, RECORD_BLOCK, truncated);
+        let end = if more {
+            match record_boundary(&buf, format) {
+                Some(e) => e,
+                // One record longer than the block: read on.
+                None => continue,
+            }
+        } else {
+            buf.len()
+        };
+        c.bytes_read += end as u64;
+        let (text, _, _) = to_text(&buf[..end], 0, end, c);
+        if format == Format::Csv {
+            crate::formats::parse_csv(&text, base, input, sink, c);
+        } else {
+            crate::formats::parse_json(&text, base, input, sink, c);
+        }
+        drop(text);
+        if !more {
+            return;
+        }
+        buf.drain(..end);
+        base += end as u64;
+    }
+}
+
+/// End (exclusive) of the last complete record in `buf`, if any.
+fn record_boundary(buf: &[u8], format: Format) -> Option<usize> {
+    if format != Format::Csv {
+        return memchr::memrchr(b'\n', buf).map(|p| p + 1);
+    }
+    let mut in_quotes = false;
+    let mut last = None;
+    for p in memchr::memchr2_iter(b'"', b'\n', buf) {
+        if buf[p] == b'"' {
+            in_quotes = !in_quotes;
+        } else if !in_quotes {
+            last = Some(p + 1);
+        }
+    }
+    last
 }
 
 /// Parses a stream with a sliding window: the same chunk parser as files.
@@ -634,6 +687,16 @@ fn stream_stderr<S: EventSink>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_boundaries_respect_quoted_newlines() {
+        let csv = b"a,\"x\ny\",1\nb,\"q\"\"\n\",2\nc,\"open\nfield";
+        // The third record's quoted field is still open: cut after the second.
+        let cut = record_boundary(csv, Format::Csv).expect("a complete record");
+        assert_eq!(&csv[..cut], b"a,\"x\ny\",1\nb,\"q\"\"\n\",2\n");
+        assert_eq!(record_boundary(b"{\"a\":1}\n{\"b\"", Format::Json), Some(8));
+        assert_eq!(record_boundary(b"no newline", Format::Json), None);
+    }
 
     #[test]
     fn detects_formats() {

@@ -253,3 +253,27 @@ fn every_format_carries_the_session_and_names_of_statements() {
         assert_eq!(named, all, "{name}: statements without names or session");
     }
 }
+
+/// csvlog and jsonlog are read in bounded blocks: a file several blocks long
+/// (the fixture repeated) gives exactly the repeated counts.
+#[test]
+fn large_csv_and_json_logs_are_streamed_in_blocks_without_losing_records() {
+    for (name, copies) in [("pg15.csv", 700), ("pg15.json", 400)] {
+        let one = std::fs::read(data(name)).expect("fixture");
+        let path =
+            std::env::temp_dir().join(format!("pgpilot-blocks-{}-{name}", std::process::id()));
+        let mut f = std::fs::File::create(&path).expect("create");
+        for _ in 0..copies {
+            f.write_all(&one).expect("write");
+        }
+        drop(f);
+        assert!(
+            one.len() * copies > 16 << 20,
+            "{name}: the test file must span several blocks"
+        );
+        let (c, s) = read(&path, &Options::default());
+        std::fs::remove_file(&path).expect("cleanup");
+        assert_eq!(c.1, 47 * copies as u64, "{name}: executions");
+        assert_eq!(s.totals.skipped_total(), 0, "{name}: {:?}", s.totals);
+    }
+}
