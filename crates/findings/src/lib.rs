@@ -6,6 +6,8 @@
 //! "title", "table", "columns", "query", "evidence", "explanation", "fix_sql",
 //! "fix_hint", "impact_ms", "node"}`.
 
+pub mod ident;
+
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -86,6 +88,27 @@ pub struct Finding {
     /// The plan node concerned; `None` for plan-wide findings and for findings that
     /// are not about a plan (health checks, lints).
     pub node: Option<NodeLocation>,
+}
+
+impl Finding {
+    /// A finding with its id, severity, title and explanation; every other field
+    /// empty, for the rule to fill.
+    pub fn new(id: &str, severity: Severity, title: String, explanation: String) -> Finding {
+        Finding {
+            id: id.to_string(),
+            severity,
+            title,
+            table: None,
+            columns: Vec::new(),
+            query: None,
+            evidence: BTreeMap::new(),
+            explanation,
+            fix_sql: None,
+            fix_hint: None,
+            impact_ms: None,
+            node: None,
+        }
+    }
 }
 
 impl fmt::Display for Finding {

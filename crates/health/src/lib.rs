@@ -18,7 +18,7 @@
 pub mod facts;
 #[cfg(test)]
 mod fixtures;
-pub mod ident;
+pub use pgpilot_findings::ident;
 pub mod inventory;
 pub mod redundancy;
 mod rules;

@@ -20,88 +20,15 @@ pub(crate) fn finding(
     if let Some(calls) = input.and_then(|i| i.calls) {
         evidence.insert("calls".to_string(), serde_json::Value::from(calls));
     }
-    Finding {
-        id: id.to_string(),
-        severity,
-        title,
-        table: None,
-        columns: Vec::new(),
-        query: input.map(|i| i.query.trim().to_string()),
-        evidence,
-        explanation,
-        fix_sql: None,
-        fix_hint: None,
-        impact_ms: None,
-        node: None,
-    }
+    let mut f = Finding::new(id, severity, title, explanation);
+    f.query = input.map(|i| i.query.trim().to_string());
+    f.evidence = evidence;
+    f
 }
 
 /// Quotes an identifier when PostgreSQL would need it.
 pub(crate) fn ident(name: &str) -> String {
-    const RESERVED: &[&str] = &[
-        "all",
-        "and",
-        "any",
-        "array",
-        "as",
-        "asc",
-        "case",
-        "check",
-        "column",
-        "constraint",
-        "create",
-        "date",
-        "default",
-        "desc",
-        "distinct",
-        "do",
-        "else",
-        "end",
-        "for",
-        "foreign",
-        "from",
-        "grant",
-        "group",
-        "having",
-        "in",
-        "interval",
-        "into",
-        "limit",
-        "not",
-        "null",
-        "offset",
-        "on",
-        "or",
-        "order",
-        "primary",
-        "references",
-        "select",
-        "table",
-        "then",
-        "time",
-        "timestamp",
-        "to",
-        "union",
-        "unique",
-        "user",
-        "using",
-        "when",
-        "where",
-        "with",
-    ];
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
-        && !RESERVED.contains(&name);
-    if plain {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
+    pgpilot_findings::ident::quote_ident(name)
 }
 
 /// `schema.table` quoted part by part.

@@ -1,8 +1,6 @@
 //! The health rules, one per file, each with a stable id and its thresholds as
 //! constants beside it. [`evaluate`] runs them all.
 
-use std::collections::BTreeMap;
-
 use pgpilot_findings::{sort_findings, Finding, Severity};
 use serde_json::Value;
 
@@ -79,20 +77,7 @@ pub fn evaluate(facts: &HealthFacts) -> Vec<Finding> {
 
 /// A finding with the fields every rule fills the same way.
 pub(crate) fn finding(id: &str, severity: Severity, title: String, explanation: String) -> Finding {
-    Finding {
-        id: id.to_string(),
-        severity,
-        title,
-        table: None,
-        columns: Vec::new(),
-        query: None,
-        evidence: BTreeMap::new(),
-        explanation,
-        fix_sql: None,
-        fix_hint: None,
-        impact_ms: None,
-        node: None,
-    }
+    Finding::new(id, severity, title, explanation)
 }
 
 /// Adds one piece of evidence.

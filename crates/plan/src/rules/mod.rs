@@ -1,8 +1,6 @@
 //! The plan rules, one per file. Each rule reads the flattened plan and returns
 //! its findings; [`crate::analyze`] runs them all.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use crate::columns::ColumnRef;
@@ -95,20 +93,7 @@ pub fn analyze(plan: &Plan, ctx: &Context) -> Vec<Finding> {
 
 /// A finding with the fields every rule fills the same way.
 pub(crate) fn finding(id: &str, severity: Severity, title: String, explanation: String) -> Finding {
-    Finding {
-        id: id.to_string(),
-        severity,
-        title,
-        table: None,
-        columns: Vec::new(),
-        query: None,
-        evidence: BTreeMap::new(),
-        explanation,
-        fix_sql: None,
-        fix_hint: None,
-        impact_ms: None,
-        node: None,
-    }
+    Finding::new(id, severity, title, explanation)
 }
 
 impl Input<'_> {
@@ -163,70 +148,7 @@ pub(crate) fn fmt_num(x: f64) -> String {
 
 /// Quotes an identifier when PostgreSQL would need it.
 pub(crate) fn ident(name: &str) -> String {
-    const RESERVED: &[&str] = &[
-        "all",
-        "and",
-        "any",
-        "array",
-        "as",
-        "asc",
-        "case",
-        "check",
-        "column",
-        "constraint",
-        "create",
-        "default",
-        "desc",
-        "distinct",
-        "do",
-        "else",
-        "end",
-        "for",
-        "foreign",
-        "from",
-        "grant",
-        "group",
-        "having",
-        "in",
-        "into",
-        "limit",
-        "not",
-        "null",
-        "offset",
-        "on",
-        "or",
-        "order",
-        "primary",
-        "references",
-        "select",
-        "table",
-        "then",
-        "to",
-        "union",
-        "unique",
-        "user",
-        "using",
-        "when",
-        "where",
-        "with",
-        "timestamp",
-        "time",
-        "date",
-        "interval",
-    ];
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
-        && !RESERVED.contains(&name);
-    if plain {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
+    pgpilot_findings::ident::quote_ident(name)
 }
 
 /// `schema.table` quoted part by part.
