@@ -1,5 +1,5 @@
 //! Reads logs and prints MB/s and counts:
-//! `cargo run --release -p pgpilot-logs --example throughput -- FILE [THREADS]`.
+//! `cargo run --release -p pgpilot-logs --example log_throughput -- FILE [THREADS]`.
 use std::path::PathBuf;
 use std::time::Instant;
 

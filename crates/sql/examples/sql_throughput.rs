@@ -1,6 +1,6 @@
 //! Throughput of `Normalizer::analyze` (cached) against the uncached parser.
 //!
-//! `cargo run --release -p pgpilot-sql --example throughput [calls]`
+//! `cargo run --release -p pgpilot-sql --example sql_throughput [calls]`
 //!
 //! About 50 realistic statement shapes are filled with varying literals; the cached
 //! path is timed over `calls` statements (default 1,000,000), the raw
