@@ -8,9 +8,9 @@ use tokio_postgres::Client;
 
 use crate::error::DbError;
 
-/// Tables with fewer live rows than this are left out of the index usage ratio,
-/// as PgHero does: a sequential scan of a small table is the right plan.
-pub const INDEX_USAGE_MIN_ROWS: i64 = 10_000;
+/// Tables with fewer live rows than this are left out of the index usage ratio
+/// (the same bound as the health audit's inventory).
+pub use pgpilot_health::inventory::INDEX_USAGE_MIN_ROWS;
 
 /// Cumulative per-table counters of one moment.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
