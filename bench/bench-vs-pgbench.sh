@@ -20,34 +20,12 @@ if [[ -z "${PGPILOT:-}" ]]; then
     PGPILOT="$ROOT/target/release/pgpilot"
 fi
 
-TMP=$(mktemp -d /tmp/pgpilot-bench-vs-pgbench.XXXXXX)
-chmod 755 "$TMP"
-PGUSER_OS=$(id -un)
-as_pg() {
-    if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-if [[ $(id -u) -eq 0 ]]; then chown postgres "$TMP"; PGUSER_OS=postgres; fi
+. "$ROOT/bench/lib/cluster.sh"
+make_cluster_dir pgpilot-bench-vs-pgbench
+trap stop_cluster EXIT INT TERM
+start_cluster "shared_buffers = '256MB'
+max_connections = 50"
 
-cleanup() {
-    as_pg "$PGBIN/pg_ctl" -D "$TMP/data" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
-
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-as_pg "$PGBIN/initdb" -D "$TMP/data" -A trust -U postgres >/dev/null
-cat >>"$TMP/data/postgresql.conf" <<CONF
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$TMP'
-shared_buffers = '256MB'
-fsync = off
-synchronous_commit = off
-max_connections = 50
-CONF
-as_pg "$PGBIN/pg_ctl" -D "$TMP/data" -l "$TMP/server.log" -w start >/dev/null
-
-export PGHOST=$TMP PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
 URL="postgres://postgres@/postgres?host=$TMP&port=$PORT"
 "$PGBIN/pgbench" -i -s "$SCALE" -q >/dev/null 2>&1
 

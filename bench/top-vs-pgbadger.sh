@@ -23,37 +23,22 @@ if [[ -z "${PGPILOT:-}" ]]; then
   PGPILOT="$ROOT/target/release/pgpilot"
 fi
 
-TMP=$(mktemp -d /tmp/pgpilot-vs-pgbadger.XXXXXX)
-chmod 755 "$TMP"
-as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[[ $(id -u) -eq 0 ]] && chown postgres "$TMP"
+. "$ROOT/bench/lib/cluster.sh"
+make_cluster_dir pgpilot-vs-pgbadger
 cleanup() {
-  as_pg "$PGBIN/pg_ctl" -D "$TMP/data" -m immediate stop >/dev/null 2>&1 || true
   if [[ "${KEEP_LOG:-0}" = 1 && -f "$TMP/pg.log" ]]; then mv "$TMP/pg.log" /tmp/pgpilot-vs-pgbadger.log; fi
-  rm -rf "$TMP"
+  stop_cluster
 }
 trap cleanup EXIT INT TERM
 
 LOGFILE=${LOG:-}
 if [[ -z "$LOGFILE" ]]; then
-  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  as_pg "$PGBIN/initdb" -D "$TMP/data" -A trust -U postgres >/dev/null
-  cat >>"$TMP/data/postgresql.conf" <<CONF
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$TMP'
-fsync = off
-synchronous_commit = off
-logging_collector = on
+  start_cluster "logging_collector = on
 log_directory = '$TMP'
 log_filename = 'pg.log'
 log_rotation_size = 0
 log_line_prefix = '$PREFIX'
-log_min_duration_statement = 0
-lc_messages = 'C'
-CONF
-  as_pg "$PGBIN/pg_ctl" -D "$TMP/data" -l "$TMP/server.out" -w start >/dev/null
-  export PGHOST=$TMP PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
+log_min_duration_statement = 0"
   PGOPTIONS='-c log_min_duration_statement=-1' as_pg env PGHOST=$TMP PGPORT=$PORT "$PGBIN/pgbench" -q -i -s 10 postgres >/dev/null 2>&1
   cat >"$TMP/custom.sql" <<'SQL'
 \set aid random(1, 1000000)
