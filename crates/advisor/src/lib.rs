@@ -1,0 +1,24 @@
+//! `pgpilot-advisor` owns index advice, and does no I/O: the index model
+//! ([`IndexDef`]), the catalog facts it reasons on ([`Catalog`]), the [`WhatIf`]
+//! trait through which it asks a planner (HypoPG, or real indexes in a rolled-back
+//! transaction, both implemented in `pgpilot-db`) what a query would cost under a
+//! set of hypothetical indexes, candidate generation from query shapes,
+//! workload-level greedy selection under a storage budget and write overhead,
+//! the judging of a human's draft DDL, and the plan file (`plan.json`) that the
+//! verify / apply stages read and update.
+
+mod catalog;
+mod index;
+pub mod plan_file;
+mod query;
+mod whatif;
+
+pub use catalog::{Catalog, ColumnInfo, ExistingIndex, TableInfo};
+pub use index::{IndexDef, IndexKey, IndexKind, KeyExpr};
+pub use plan_file::{
+    AdvicePlan, AdviseSettings, DatabaseIdentity, DropRecommendation, MeasuredQuery, PlanQuery,
+    Recommendation, ServedQuery, SkippedQuery, TableSignature, TimingStats, Verification,
+    VerifyStatus, PLAN_FORMAT_VERSION,
+};
+pub use query::AdvisorQuery;
+pub use whatif::{Config, PlanEstimate, WhatIf, WhatIfError};
