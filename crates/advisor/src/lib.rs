@@ -8,11 +8,13 @@
 //! verify / apply stages read and update.
 
 mod catalog;
+pub mod evaluate;
 mod index;
 pub mod plan_file;
 mod query;
 mod whatif;
 
+pub use evaluate::{BetterIndex, EvaluatedQuery, Evaluation, Verdict};
 pub use catalog::{Catalog, ColumnInfo, ExistingIndex, TableInfo};
 pub use index::{IndexDef, IndexKey, IndexKind, KeyExpr};
 pub use plan_file::{
