@@ -106,7 +106,10 @@ impl Catalog {
     }
 
     /// Existing valid indexes of a table (qualified name).
-    pub fn indexes_on<'a>(&'a self, table: &'a str) -> impl Iterator<Item = &'a ExistingIndex> + 'a {
+    pub fn indexes_on<'a>(
+        &'a self,
+        table: &'a str,
+    ) -> impl Iterator<Item = &'a ExistingIndex> + 'a {
         self.indexes
             .iter()
             .filter(move |i| i.valid && i.def.qualified_table() == table)

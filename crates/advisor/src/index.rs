@@ -311,7 +311,10 @@ mod tests {
         let mut d = IndexDef::btree(
             "public",
             "users",
-            vec![IndexKey::column("status"), IndexKey::column_desc("last_login")],
+            vec![
+                IndexKey::column("status"),
+                IndexKey::column_desc("last_login"),
+            ],
         );
         d.include = vec!["email".into()];
         d.predicate = Some("status = 'pending'".into());
@@ -325,7 +328,11 @@ mod tests {
 
     #[test]
     fn expression_keys_are_parenthesized_and_named() {
-        let d = IndexDef::btree("public", "users", vec![IndexKey::expression("lower(email)")]);
+        let d = IndexDef::btree(
+            "public",
+            "users",
+            vec![IndexKey::expression("lower(email)")],
+        );
         assert_eq!(d.body_sql(), "((lower(email)))");
         assert_eq!(d.suggested_name(), "users_lower_email_idx");
         assert_eq!(d.kind(), IndexKind::Expression);

@@ -8,19 +8,21 @@
 //! verify / apply stages read and update.
 
 mod catalog;
+mod error;
 pub mod evaluate;
 mod index;
 pub mod plan_file;
 mod query;
 mod whatif;
 
-pub use evaluate::{BetterIndex, EvaluatedQuery, Evaluation, Verdict};
 pub use catalog::{Catalog, ColumnInfo, ExistingIndex, TableInfo};
+pub use error::AdviseError;
+pub use evaluate::{BetterIndex, EvaluatedQuery, Evaluation, Verdict};
 pub use index::{IndexDef, IndexKey, IndexKind, KeyExpr};
 pub use plan_file::{
-    AdvicePlan, AdviseSettings, DatabaseIdentity, DropRecommendation, MeasuredQuery, PlanQuery,
-    Recommendation, ServedQuery, SkippedQuery, TableSignature, TimingStats, Verification,
-    VerifyStatus, PLAN_FORMAT_VERSION,
+    AdvicePlan, AdviseSettings, ChangeAction, ChangeRecord, ChangeStatus, DatabaseIdentity,
+    DropRecommendation, MeasuredQuery, PlanQuery, Recommendation, ServedQuery, SkippedQuery,
+    TableSignature, TimingStats, Verification, VerifyStatus, PLAN_FORMAT_VERSION,
 };
 pub use query::AdvisorQuery;
 pub use whatif::{Config, PlanEstimate, WhatIf, WhatIfError};

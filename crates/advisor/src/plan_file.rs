@@ -237,3 +237,58 @@ pub struct Verification {
     /// Anything worth saying (why skipped, which query regressed).
     pub note: String,
 }
+
+/// What a journaled change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeAction {
+    /// CREATE INDEX CONCURRENTLY.
+    CreateIndex,
+    /// DROP INDEX CONCURRENTLY.
+    DropIndex,
+    /// ANALYZE of a table.
+    Analyze,
+}
+
+/// Where a journaled change stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeStatus {
+    /// Done and in place.
+    Applied,
+    /// Nothing to do: it was already in place.
+    AlreadyPresent,
+    /// Gave up (the detail says why); nothing was left behind.
+    Failed,
+    /// Undone by `pgpilot rollback`.
+    RolledBack,
+}
+
+/// One row of the apply journal (`pgpilot.changes`), as reports read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeRecord {
+    /// Journal id.
+    pub id: i64,
+    /// When it was applied (RFC 3339).
+    pub applied_at: String,
+    /// Database role that applied it.
+    pub applied_by: String,
+    /// What kind of change.
+    pub action: ChangeAction,
+    /// The statement run.
+    pub ddl: String,
+    /// The statement that undoes it (empty for ANALYZE).
+    pub rollback_ddl: String,
+    /// The plan it came from.
+    pub plan_id: String,
+    /// Where it stands.
+    pub status: ChangeStatus,
+    /// Tries, errors, timings.
+    pub detail: String,
+    /// Verified calls-weighted median time of the served queries before, in ms.
+    pub before_ms: Option<f64>,
+    /// … and after.
+    pub after_ms: Option<f64>,
+    /// When it was rolled back (RFC 3339).
+    pub rolled_back_at: Option<String>,
+}

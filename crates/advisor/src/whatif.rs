@@ -62,10 +62,11 @@ pub trait WhatIf {
     /// Estimated size in bytes of `index` once built.
     fn index_size(&mut self, index: &IndexDef) -> Result<u64, WhatIfError>;
 
-    /// Checks that PostgreSQL would accept `create_sql` (a CREATE INDEX statement)
-    /// without building it on the real table: `Err(InvalidIndex(reason))` when it
-    /// would be rejected.
-    fn validate(&mut self, create_sql: &str) -> Result<(), WhatIfError>;
+    /// Checks that PostgreSQL would accept `index` (keys, expressions, predicate,
+    /// method) on its table without building it there (e.g. on an empty copy of
+    /// the table in a rolled-back transaction): `Err(InvalidIndex(reason))` with
+    /// the server's message when it would be rejected.
+    fn validate(&mut self, index: &IndexDef) -> Result<(), WhatIfError>;
 
     /// How many plans were made so far (for the speed benchmark and reports).
     fn plans_made(&self) -> u64;
