@@ -7,22 +7,33 @@
 //! the judging of a human's draft DDL, and the plan file (`plan.json`) that the
 //! verify / apply stages read and update.
 
+pub mod advise;
+pub mod candidates;
 mod catalog;
 mod error;
 pub mod evaluate;
+mod facts;
 mod index;
+pub mod params;
 pub mod plan_file;
 mod query;
+pub mod select;
+#[cfg(test)]
+mod synthetic;
+#[cfg(test)]
+mod testkit;
 mod whatif;
 
 pub use catalog::{Catalog, ColumnInfo, ExistingIndex, TableInfo};
 pub use error::AdviseError;
-pub use evaluate::{BetterIndex, EvaluatedQuery, Evaluation, Verdict};
+pub use evaluate::{
+    evaluate_draft, BetterIndex, EvaluateOptions, EvaluatedQuery, Evaluation, Verdict,
+};
 pub use index::{IndexDef, IndexKey, IndexKind, KeyExpr};
 pub use plan_file::{
     AdvicePlan, AdviseSettings, ChangeAction, ChangeRecord, ChangeStatus, DatabaseIdentity,
     DropRecommendation, MeasuredQuery, PlanQuery, Recommendation, ServedQuery, SkippedQuery,
     TableSignature, TimingStats, Verification, VerifyStatus, PLAN_FORMAT_VERSION,
 };
-pub use query::AdvisorQuery;
+pub use query::{AdvisorQuery, WorkloadQueries};
 pub use whatif::{Config, PlanEstimate, WhatIf, WhatIfError};

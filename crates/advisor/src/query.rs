@@ -22,3 +22,74 @@ pub struct AdvisorQuery {
     /// The statement's shape (tables, predicates, order, …).
     pub shape: QueryShape,
 }
+
+/// The advisable statements of a captured workload, heaviest (total time) first.
+#[derive(Debug, Clone, Default)]
+pub struct WorkloadQueries {
+    /// Statements the advisor can reason on.
+    pub queries: Vec<AdvisorQuery>,
+    /// Statements left out, with why (unparsable SQL).
+    pub skipped: Vec<crate::SkippedQuery>,
+    /// Utility statements (BEGIN, SET, DDL, …) left out: nothing to index.
+    pub utility: usize,
+    /// Statements beyond `max_queries` (the lightest) left out.
+    pub beyond_limit: usize,
+}
+
+impl WorkloadQueries {
+    /// Converts a captured workload: every parsed SELECT / INSERT / UPDATE /
+    /// DELETE with its calls and parameter samples; at most `max_queries`, by
+    /// total time (calls when no time is known).
+    pub fn from_workload(workload: &pgpilot_workload::Workload, max_queries: usize) -> Self {
+        let mut out = WorkloadQueries::default();
+        let mut stats: Vec<&pgpilot_workload::QueryStats> = workload.queries.values().collect();
+        stats.sort_by(|a, b| {
+            b.total_us
+                .cmp(&a.total_us)
+                .then(b.calls.cmp(&a.calls))
+                .then(a.query.cmp(&b.query))
+        });
+        for q in stats {
+            if let Some(err) = &q.parse_error {
+                out.skipped.push(crate::SkippedQuery {
+                    query: q.query.clone(),
+                    reason: format!("unparsable SQL: {err}"),
+                });
+                continue;
+            }
+            let shape = match QueryShape::parse(&q.query) {
+                Ok(s) => s,
+                Err(e) => {
+                    out.skipped.push(crate::SkippedQuery {
+                        query: q.query.clone(),
+                        reason: format!("unparsable SQL: {e}"),
+                    });
+                    continue;
+                }
+            };
+            if matches!(
+                shape.kind,
+                pgpilot_sql::StatementKind::Utility | pgpilot_sql::StatementKind::Other
+            ) || shape.relations().is_empty()
+            {
+                out.utility += 1;
+                continue;
+            }
+            if out.queries.len() >= max_queries {
+                out.beyond_limit += 1;
+                continue;
+            }
+            let mean_ms =
+                (q.timed_calls > 0).then(|| q.total_us as f64 / q.timed_calls as f64 / 1000.0);
+            out.queries.push(AdvisorQuery {
+                id: q.fingerprint.to_string(),
+                sql: q.query.clone(),
+                calls: q.calls.max(1) as f64,
+                mean_ms,
+                samples: q.samples.samples.iter().map(|s| s.values.clone()).collect(),
+                shape,
+            });
+        }
+        out
+    }
+}
