@@ -6,6 +6,7 @@
 //! column, join keys, ORDER BY, GROUP BY, LIMIT, …) for lints and index advice.
 //! It is pure: no I/O, no database.
 
+pub mod ddl;
 mod error;
 mod fingerprint;
 mod normalizer;
@@ -14,6 +15,7 @@ pub mod scan;
 mod shape;
 mod tree;
 
+pub use ddl::{parse_ddl, DdlKind, DdlStatement, IndexKeySpec, IndexStatement, KeyTarget, SqlExpr};
 pub use error::SqlError;
 pub use fingerprint::{fingerprint, normalize, Fingerprint};
 pub use normalizer::{Analysis, CacheStats, FingerprintMap, IdentityHasher, Normalizer};
