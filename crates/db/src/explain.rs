@@ -216,7 +216,7 @@ impl ExplainOutcome {
 /// A parameter sent in text format, whatever its type: the server parses it with
 /// the type's input function. `None` is NULL.
 #[derive(Debug)]
-struct TextParam<'a>(Option<&'a str>);
+pub(crate) struct TextParam<'a>(pub(crate) Option<&'a str>);
 
 impl ToSql for TextParam<'_> {
     fn to_sql(
@@ -245,7 +245,7 @@ impl ToSql for TextParam<'_> {
 }
 
 /// EXPLAIN's output column (`json`, or `text` for other formats) as a string.
-struct RawText(String);
+pub(crate) struct RawText(pub(crate) String);
 
 impl<'a> FromSql<'a> for RawText {
     fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {

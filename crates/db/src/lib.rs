@@ -6,6 +6,8 @@
 //! audit and the index inventory (`collect_health_facts`, `index_inventory`; the
 //! rules and types themselves live in the pure `pgpilot-health`).
 
+mod advisor_catalog;
+pub mod apply;
 mod catalog;
 mod conn;
 mod error;
@@ -13,9 +15,17 @@ pub mod explain;
 mod health;
 mod indexes;
 mod pgss;
+pub mod plan_identity;
 mod settings;
 pub mod stats;
+pub mod verify;
+pub mod whatif;
 
+pub use advisor_catalog::advisor_catalog;
+pub use apply::{
+    apply_plan, journal, rollback, ApplyError, ApplyEvent, ApplyItem, ApplyOptions, ApplyOutcome,
+    ApplyReport, JournalFilter, RollbackOptions, RollbackReport, RollbackSelector,
+};
 pub use conn::{ConnSpec, SpecSource};
 pub use error::DbError;
 pub use explain::{
@@ -26,5 +36,10 @@ pub use health::{collect_health_facts, health_check};
 pub use indexes::index_inventory;
 pub use pgpilot_health;
 pub use pgss::pgss_snapshot;
+pub use plan_identity::{check_plan, load_plan, PlanFileError, PlanMismatch};
 pub use settings::{log_settings, LogSettings};
 pub use tokio_postgres;
+pub use verify::{verify_plan, VerifyEvent, VerifyOptions, VerifySummary};
+pub use whatif::{
+    hypopg_status, HypoStatus, HypoWhatIf, RealTxWhatIf, WhatIfConnectError, WhatIfOptions,
+};

@@ -1,0 +1,434 @@
+//! `verify` against a real throwaway cluster: a helpful index is verified with
+//! real timings, a useless one is not, an index that makes the planner walk the
+//! wrong order is caught as a regression, the write overhead is measured, nothing
+//! is left behind on the target (or on staging), the size limit is enforced
+//! unless forced, and an index PostgreSQL cannot use inside its own building
+//! transaction is reported instead of being judged.
+
+use pgpilot_advisor::{
+    AdvicePlan, AdviseSettings, DatabaseIdentity, IndexDef, IndexKey, PlanQuery, Recommendation,
+    ServedQuery, Verification, VerifyStatus,
+};
+use pgpilot_cluster::{Cluster, ClusterOptions};
+use pgpilot_db::tokio_postgres::Client;
+use pgpilot_db::{verify_plan, ConnSpec, VerifyEvent, VerifyOptions};
+
+/// `t`: `c` is selective (3 rows per value), `low` is not (2 values), `x` is a
+/// permutation uncorrelated with the physical order, and the 16 rows where `r = 0`
+/// are exactly those with the largest `x` — so an index on `x` makes
+/// `WHERE r = 0 ORDER BY x LIMIT 10` walk nearly the whole index.
+const SETUP: &str = "
+    CREATE TABLE t (id int PRIMARY KEY, c int NOT NULL, low int NOT NULL, x int NOT NULL,
+                    r int NOT NULL, filler text);
+    INSERT INTO t
+    SELECT g, g % 100000, g % 2, (g::bigint * 7919 % 300007)::int,
+           CASE WHEN g::bigint * 7919 % 300007 > 299990 THEN 0 ELSE 1 + g % 1000 END,
+           repeat('x', 40)
+    FROM generate_series(1, 300000) g;
+    ANALYZE t;";
+
+async fn connect(cluster: &Cluster, db: &str) -> (ConnSpec, Client) {
+    let spec = ConnSpec::parse(&cluster.url(db)).expect("cluster URL");
+    let client = spec.connect().await.expect("connect");
+    (spec, client)
+}
+
+fn query(id: &str, sql: &str, calls: f64, samples: &[&[&str]]) -> PlanQuery {
+    PlanQuery {
+        id: id.into(),
+        sql: sql.into(),
+        calls,
+        samples: samples
+            .iter()
+            .map(|s| s.iter().map(|v| Some(v.to_string())).collect())
+            .collect(),
+    }
+}
+
+fn recommendation(table: &str, column: &str, served: &[&PlanQuery]) -> Recommendation {
+    let index = IndexDef::btree("public", table, vec![IndexKey::column(column)]);
+    let name = index.suggested_name();
+    Recommendation {
+        ddl: index.create_sql(&name, true, true),
+        rollback_ddl: index.drop_sql(&name),
+        name,
+        table: format!("public.{table}"),
+        columns: vec![column.into()],
+        kind: index.kind(),
+        size_bytes: 0,
+        queries: served
+            .iter()
+            .map(|q| ServedQuery {
+                query: q.sql.clone(),
+                id: q.id.clone(),
+                calls: q.calls,
+                cost_before: 100.0,
+                cost_after: 1.0,
+            })
+            .collect(),
+        index,
+        benefit: 1.0,
+        write_overhead: 0.0,
+        reason: "test".into(),
+        alternatives: Vec::new(),
+        verification: None,
+    }
+}
+
+fn plan(recommendations: Vec<Recommendation>, queries: Vec<PlanQuery>) -> AdvicePlan {
+    AdvicePlan {
+        version: 1,
+        id: "test".into(),
+        created_at: "2024-01-01T00:00:00Z".into(),
+        database: DatabaseIdentity {
+            name: "x".into(),
+            system_identifier: String::new(),
+            server_version_num: 0,
+        },
+        tables: Vec::new(),
+        settings: AdviseSettings {
+            budget_bytes: None,
+            max_columns: 3,
+            min_gain: 0.1,
+            whatif: "hypopg".into(),
+        },
+        workload_cost_before: 0.0,
+        workload_cost_after: 0.0,
+        whatif_plans: 0,
+        advise_seconds: 0.0,
+        recommendations,
+        drops: Vec::new(),
+        analyze: Vec::new(),
+        skipped: Vec::new(),
+        queries,
+    }
+}
+
+fn verification<'a>(plan: &'a AdvicePlan, name: &str) -> &'a Verification {
+    plan.recommendations
+        .iter()
+        .find(|r| r.name == name)
+        .and_then(|r| r.verification.as_ref())
+        .unwrap_or_else(|| panic!("a verification for {name}"))
+}
+
+/// Index names on `t`, and (rows, Σ c).
+async fn table_state(client: &Client, table: &str) -> (Vec<String>, i64, i64) {
+    let names: Vec<String> = client
+        .query(
+            "SELECT indexname::text FROM pg_indexes WHERE tablename = $1 ORDER BY 1",
+            &[&table],
+        )
+        .await
+        .expect("pg_indexes")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let row = client
+        .query_one(
+            &format!("SELECT count(*), COALESCE(sum(c), 0)::bigint FROM {table}"),
+            &[],
+        )
+        .await
+        .expect("count");
+    (names, row.get(0), row.get(1))
+}
+
+fn options(now: &str) -> VerifyOptions {
+    VerifyOptions {
+        now: now.into(),
+        ..VerifyOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indexes_are_proved_with_real_builds_and_nothing_is_left_behind() {
+    let cluster = Cluster::start(ClusterOptions {
+        extensions: vec![],
+        ..ClusterOptions::default()
+    })
+    .expect("start a PostgreSQL cluster");
+    cluster.create_database("app").expect("create app");
+    cluster.create_database("staging").expect("create staging");
+    let (spec, client) = connect(&cluster, "app").await;
+    let (staging_spec, staging) = connect(&cluster, "staging").await;
+    client.batch_execute(SETUP).await.expect("load app");
+    staging.batch_execute(SETUP).await.expect("load staging");
+
+    let q_c = query(
+        "q_c",
+        "SELECT * FROM t WHERE c = $1",
+        1000.0,
+        &[&["17"], &["4242"], &["99999"]],
+    );
+    // Reads every row: the planner keeps the sequential scan whatever the index.
+    let q_low = query(
+        "q_low",
+        "SELECT sum(x) FROM t WHERE low >= $1",
+        10.0,
+        &[&["0"]],
+    );
+    let q_r = query(
+        "q_r",
+        "SELECT * FROM t WHERE r = $1 ORDER BY x LIMIT 10",
+        100.0,
+        &[&["0"]],
+    );
+    let q_nosample = query(
+        "q_nosample",
+        "SELECT * FROM t WHERE c = $1 AND id > 0",
+        5.0,
+        &[],
+    );
+    // Writes on t: an UPDATE of the indexed column c, and an INSERT replayed
+    // with one sample that violates the primary key.
+    let q_upd = query(
+        "q_upd",
+        "UPDATE t SET c = c + 1 WHERE id = $1",
+        500.0,
+        &[&["5"], &["77"], &["123456"]],
+    );
+    let q_ins = query(
+        "q_ins",
+        "INSERT INTO t (id, c, low, x, r, filler) VALUES ($1, $2, 0, 0, 7, 'new')",
+        100.0,
+        &[&["900001", "3"], &["5", "3"]],
+    );
+    let recs = vec![
+        recommendation("t", "c", &[&q_c, &q_nosample]),
+        recommendation("t", "low", &[&q_low]),
+        recommendation("t", "x", &[&q_r]),
+    ];
+    let queries = vec![q_c, q_low, q_r, q_nosample, q_upd, q_ins];
+    let before_state = table_state(&client, "t").await;
+    assert_eq!(before_state.0, ["t_pkey"]);
+    assert_eq!(before_state.1, 300_000);
+
+    // (e) Above the size limit: refused, nothing measured.
+    let mut refused = plan(recs.clone(), queries.clone());
+    let tiny = VerifyOptions {
+        max_table_bytes: 1024,
+        ..options("2024-01-02T00:00:00Z")
+    };
+    let summary = verify_plan(&spec, None, &mut refused, &tiny, &mut |_| {})
+        .await
+        .expect("verify");
+    assert_eq!(summary.skipped, 3, "{summary:?}");
+    let v = verification(&refused, "t_c_idx");
+    assert_eq!(v.status, VerifyStatus::Skipped);
+    assert!(
+        v.note.contains("table public.t is") && v.note.contains("pass --force or --staging"),
+        "{}",
+        v.note
+    );
+    assert!(v.queries.is_empty());
+
+    // … unless forced: the real measurement on the target.
+    let mut p = plan(recs.clone(), queries.clone());
+    let forced = VerifyOptions {
+        force: true,
+        ..tiny
+    };
+    let mut events = Vec::new();
+    let summary = verify_plan(&spec, None, &mut p, &forced, &mut |e| events.push(e))
+        .await
+        .expect("verify");
+    assert_eq!(summary.skipped, 0, "{summary:?}");
+
+    // The progress says where it runs and that writes wait on the SHARE lock.
+    let started: Vec<&VerifyEvent> = events
+        .iter()
+        .filter(|e| matches!(e, VerifyEvent::Started { .. }))
+        .collect();
+    assert_eq!(started.len(), 3);
+    assert!(
+        started[0].to_string().contains("SHARE lock"),
+        "{}",
+        started[0]
+    );
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, VerifyEvent::Built { index, .. } if index == "t_c_idx")));
+
+    // (a) The selective index: verified, used, much faster, real size.
+    let v = verification(&p, "t_c_idx");
+    assert_eq!(v.status, VerifyStatus::Verified, "{v:#?}");
+    assert!(v.gain > 0.5, "{v:#?}");
+    assert!(v.real_size_bytes > 0 && v.build_ms > 0.0, "{v:#?}");
+    assert!(
+        v.method.contains("rolled-back transaction on target") && v.method.contains("SHARE lock")
+    );
+    assert_eq!(v.verified_at, "2024-01-02T00:00:00Z");
+    let m = v
+        .queries
+        .iter()
+        .find(|q| q.id == "q_c")
+        .expect("q_c measured");
+    assert!(m.uses_index, "{m:#?}");
+    assert!(m.after.median_ms < m.before.median_ms, "{m:#?}");
+    assert_eq!((m.before.runs, m.after.runs), (5, 5));
+    assert!(m.before.min_ms <= m.before.median_ms && m.before.median_ms <= m.before.max_ms);
+    // The query without samples is not measured, and the note says so.
+    assert!(!v.queries.iter().any(|q| q.id == "q_nosample"));
+    assert!(
+        v.note.contains("q_nosample not measured") && v.note.contains("no sample"),
+        "{}",
+        v.note
+    );
+    // (c) Write overhead from the workload's writes on t, failures counted.
+    assert!(v.write_slowdown.is_some(), "{}", v.note);
+    assert!(v.note.contains("write overhead"), "{}", v.note);
+    assert!(v.note.contains("failed and were not counted"), "{}", v.note);
+    assert!(v.note.contains("held the SHARE lock"), "{}", v.note);
+
+    // (b) An index on a column only used by a whole-table read: never used.
+    let v = verification(&p, "t_low_idx");
+    assert_eq!(v.status, VerifyStatus::NoGain, "{v:#?}");
+    assert!(v.queries.iter().all(|q| !q.uses_index), "{v:#?}");
+
+    // The ORDER BY x LIMIT index: used, and slower for real.
+    let v = verification(&p, "t_x_idx");
+    assert_eq!(v.status, VerifyStatus::Regression, "{v:#?}");
+    assert!(v.note.contains("q_r"), "{}", v.note);
+    let m = &v.queries[0];
+    assert!(
+        m.uses_index && m.after.median_ms > m.before.median_ms,
+        "{m:#?}"
+    );
+
+    // (d) Everything was rolled back on the target.
+    assert_eq!(table_state(&client, "t").await, before_state);
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM t WHERE id = 900001", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(n, 0);
+    let open: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+             WHERE c.relname = 't' AND l.pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .expect("locks")
+        .get(0);
+    assert_eq!(open, 0, "no lock left on t");
+
+    // (f) On staging: measured there, index dropped, target untouched.
+    let staging_before = table_state(&staging, "t").await;
+    let mut on_staging = plan(vec![recs[0].clone()], queries.clone());
+    verify_plan(
+        &spec,
+        Some(&staging_spec),
+        &mut on_staging,
+        &options("2024-01-03T00:00:00Z"),
+        &mut |_| {},
+    )
+    .await
+    .expect("verify on staging");
+    let v = verification(&on_staging, "t_c_idx");
+    assert_eq!(v.status, VerifyStatus::Verified, "{v:#?}");
+    assert!(v.method.contains("staging"), "{}", v.method);
+    assert!(v.real_size_bytes > 0);
+    assert_eq!(table_state(&staging, "t").await, staging_before);
+    assert_eq!(table_state(&client, "t").await, before_state);
+}
+
+/// A HOT-updated row still visible to an open snapshot makes PostgreSQL mark a
+/// new index `indcheckxmin`: the building transaction itself cannot use it, so
+/// verify on the target must say so rather than report "no gain". A writer
+/// holding the table makes the build give up after `lock_timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_unusable_in_its_own_transaction_is_reported() {
+    let cluster = Cluster::start(ClusterOptions {
+        extensions: vec![],
+        ..ClusterOptions::default()
+    })
+    .expect("start a PostgreSQL cluster");
+    let (spec, client) = connect(&cluster, "postgres").await;
+    client
+        .batch_execute(
+            "CREATE TABLE h (id int PRIMARY KEY, v int NOT NULL, pad text) WITH (fillfactor = 50);
+             INSERT INTO h SELECT g, g, repeat('p', 50) FROM generate_series(1, 20000) g;
+             ANALYZE h;",
+        )
+        .await
+        .expect("setup");
+    let (_, reader) = connect(&cluster, "postgres").await;
+    reader
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM h;")
+        .await
+        .expect("old snapshot");
+    client
+        .batch_execute("UPDATE h SET pad = 'q' WHERE id = 10")
+        .await
+        .expect("HOT update");
+
+    let q = query("q_v", "SELECT * FROM h WHERE v = $1", 10.0, &[&["42"]]);
+    let mut p = plan(vec![recommendation("h", "v", &[&q])], vec![q]);
+    verify_plan(&spec, None, &mut p, &options(""), &mut |_| {})
+        .await
+        .expect("verify");
+    let v = verification(&p, "h_v_idx");
+    assert_eq!(v.status, VerifyStatus::Skipped, "{v:#?}");
+    assert!(v.note.contains("--staging"), "{}", v.note);
+
+    reader.batch_execute("COMMIT").await.expect("commit");
+
+    // A transaction writing to the table: the build gives up after lock_timeout,
+    // and the writer is neither blocked for longer nor disturbed.
+    let (_, writer) = connect(&cluster, "postgres").await;
+    writer
+        .batch_execute("BEGIN; UPDATE h SET pad = 'w' WHERE id = 20")
+        .await
+        .expect("open writer");
+    let short = VerifyOptions {
+        lock_timeout: std::time::Duration::from_millis(200),
+        ..options("")
+    };
+    let started = std::time::Instant::now();
+    verify_plan(&spec, None, &mut p, &short, &mut |_| {})
+        .await
+        .expect("verify");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let v = verification(&p, "h_v_idx");
+    assert_eq!(v.status, VerifyStatus::Skipped, "{v:#?}");
+    assert!(
+        v.note.contains("could not take the SHARE lock") && v.note.contains("lock_timeout"),
+        "{}",
+        v.note
+    );
+    writer
+        .batch_execute("UPDATE h SET pad = 'w2' WHERE id = 21; ROLLBACK")
+        .await
+        .expect("the writer carries on");
+
+    // With the old snapshot and the writer gone, the same verification succeeds.
+    verify_plan(&spec, None, &mut p, &options(""), &mut |_| {})
+        .await
+        .expect("verify");
+    let v = verification(&p, "h_v_idx");
+    assert_eq!(v.status, VerifyStatus::Verified, "{v:#?}");
+    let (names, rows, _) = table_state_h(&client).await;
+    assert_eq!((names, rows), (vec!["h_pkey".to_string()], 20000));
+}
+
+async fn table_state_h(client: &Client) -> (Vec<String>, i64, ()) {
+    let names: Vec<String> = client
+        .query(
+            "SELECT indexname::text FROM pg_indexes WHERE tablename = 'h' ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("pg_indexes")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM h", &[])
+        .await
+        .expect("count")
+        .get(0);
+    (names, rows, ())
+}
