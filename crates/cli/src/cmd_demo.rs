@@ -1,20 +1,27 @@
 //! `pgpilot demo`: build the slow ADX Core database on a throwaway cluster and
-//! measure its baseline against the scenario's targets.
+//! run the whole loop on it: baseline → capture → diagnose → advise (after
+//! fixing stale statistics) → verify → apply → the same benchmark again → the
+//! hand-off report. Changes are auto-approved only here, on the demo's own cluster.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use pgpilot_advisor::{AdvicePlan, ChangeRecord};
 use pgpilot_bench::{RunOptions, Script};
 use pgpilot_bench_model::{BenchReport, SloTargets};
 use pgpilot_cluster::{Cluster, ClusterOptions};
 use pgpilot_db::ConnSpec;
 use pgpilot_demo::{DemoConfig, LoadStep, StepKind};
+use pgpilot_findings::Finding;
 use pgpilot_report::Style;
-use pgpilot_workload::{workload_from_logs, BuildOptions, TopBy, TopReport};
+use pgpilot_workload::{workload_from_logs, BuildOptions, TopBy, TopReport, Workload};
 use serde::Serialize;
 
 use crate::cmd_bench::{run_with_progress, BenchPlan};
+use crate::cmd_report::{HandoffInputs, ReportFormat};
+use crate::demo_loop;
 use crate::interrupt::Interrupt;
 use crate::output::{print, print_json, Format};
 use crate::progress::Step;
@@ -22,7 +29,7 @@ use crate::Outcome;
 
 /// The demo database's name on its cluster.
 const DEMO_DB: &str = "adx";
-const STEPS: usize = 5;
+const STEPS: usize = 10;
 
 /// Arguments of `pgpilot demo`.
 #[derive(Debug, Args)]
@@ -51,9 +58,31 @@ pub struct DemoArgs {
     /// `shared_buffers` of the demo server.
     #[arg(long, default_value = "256MB")]
     pub shared_buffers: String,
+    /// End the loop after this step (with --keep the database stays in that state).
+    #[arg(long, value_enum)]
+    pub stop_after: Option<StopAfter>,
+    /// Directory for the plan, the benchmark reports and the hand-off report.
+    #[arg(long, default_value = "pgpilot-demo")]
+    pub out: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+/// Where `--stop-after` ends the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopAfter {
+    /// After the baseline benchmark.
+    Baseline,
+    /// After capture and diagnosis.
+    Diagnose,
+    /// After the advice (and the statistics fix).
+    Advise,
+    /// After verification.
+    Verify,
+    /// After apply (no second benchmark).
+    Apply,
 }
 
 /// `pgpilot demo --format json`.
@@ -66,7 +95,12 @@ struct DemoJson<'a> {
     load_seconds: f64,
     server_log: String,
     baseline: &'a BenchReport,
-    capture: &'a TopReport,
+    after: Option<&'a BenchReport>,
+    capture: Option<&'a TopReport>,
+    changes: &'a [ChangeRecord],
+    plan: Option<String>,
+    report: Option<String>,
+    stopped_after: Option<StopAfter>,
 }
 
 /// `pgpilot demo`.
@@ -138,7 +172,7 @@ pub async fn run(args: DemoArgs, interrupt: &Interrupt) -> anyhow::Result<Outcom
             args.warmup.as_secs_f64()
         ),
     );
-    let plan = BenchPlan {
+    let bench = BenchPlan {
         script,
         options: RunOptions {
             clients: args.clients,
@@ -151,40 +185,134 @@ pub async fn run(args: DemoArgs, interrupt: &Interrupt) -> anyhow::Result<Outcom
             ..RunOptions::default()
         },
     };
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
     // Log every statement of the baseline, as a DBA capturing a workload would.
     cluster.set_setting("log_min_duration_statement", "0")?;
     let log_from = std::fs::metadata(cluster.log_path()).map_or(0, |m| m.len());
-    let baseline = run_with_progress(&spec, &plan, interrupt, "baseline").await?;
+    let baseline = run_with_progress(&spec, &bench, interrupt, "baseline").await?;
     cluster.set_setting("log_min_duration_statement", "-1")?;
+    write_json(&args.out.join("baseline.json"), &baseline)?;
     step.finish(&format!(
-        "{} statements, {:.0}/s",
-        baseline.summary.statements, baseline.summary.throughput_qps
+        "{} statements, {:.0}/s, {} of {} targets missed",
+        baseline.summary.statements,
+        baseline.summary.throughput_qps,
+        baseline.slo.iter().filter(|c| !c.pass).count(),
+        baseline.slo.len()
     ));
+    let mut state = LoopState::default();
+    let stop = args.stop_after;
+    let cluster_ref = &cluster;
+    let outcome = async {
+        if baseline.interrupted || stop == Some(StopAfter::Baseline) {
+            return Ok::<_, anyhow::Error>(None);
+        }
+        let step = Step::start(4, STEPS, "capture: the workload from the server log");
+        let workload = capture_log(&cluster_ref.log_path(), log_from).await?;
+        let capture = TopReport::new(&workload, TopBy::Total, 10, false);
+        step.finish(&format!(
+            "{} executions of {} statements, {} N+1 patterns",
+            capture.total_calls,
+            capture.fingerprints,
+            capture.n_plus_one.len()
+        ));
+        state.capture = Some(capture);
 
-    let step = Step::start(
-        4,
-        STEPS,
-        "capture: top queries and N+1 patterns from the server log",
-    );
-    let capture = capture_log(&cluster.log_path(), log_from).await?;
-    step.finish(&format!(
-        "{} executions of {} statements, {} N+1 patterns",
-        capture.total_calls,
-        capture.fingerprints,
-        capture.n_plus_one.len()
-    ));
+        let step = Step::start(
+            5,
+            STEPS,
+            "diagnose: health audit and EXPLAIN ANALYZE of the top queries",
+        );
+        state.findings = demo_loop::diagnose(&spec, &workload, interrupt).await?;
+        step.finish(&format!("{} findings", state.findings.len()));
+        if stop == Some(StopAfter::Diagnose) {
+            return Ok(None);
+        }
 
-    let step = Step::start(5, STEPS, "report");
+        let step = Step::start(
+            6,
+            STEPS,
+            "advise: statistics first, then what-if index selection",
+        );
+        let advice = demo_loop::advise(&spec, &workload, &args.out, |m| step.message(m)).await?;
+        step.finish(&advice.summary);
+        state.plan = Some(advice.plan);
+        if stop == Some(StopAfter::Advise) {
+            return Ok(None);
+        }
+
+        let step = Step::start(
+            7,
+            STEPS,
+            "verify: each index built for real in a rolled-back transaction",
+        );
+        let plan = state.plan.as_mut().context("no plan")?;
+        let note = demo_loop::verify(&spec, plan, &args.out, |m| step.message(m)).await?;
+        step.finish(&note);
+        if stop == Some(StopAfter::Verify) {
+            return Ok(None);
+        }
+
+        let step = Step::start(
+            8,
+            STEPS,
+            "apply: CREATE INDEX CONCURRENTLY of the verified indexes (auto-approved on the demo)",
+        );
+        let plan = state.plan.as_ref().context("no plan")?;
+        let note = demo_loop::apply(&spec, plan, |m| step.message(m)).await?;
+        state.changes = demo_loop::changes(&spec).await?;
+        step.finish(&note);
+        if stop == Some(StopAfter::Apply) {
+            return Ok(None);
+        }
+
+        let step = Step::start(9, STEPS, "after: the same benchmark again");
+        cluster_ref.set_setting("log_min_duration_statement", "0")?;
+        let after = run_with_progress(&spec, &bench, interrupt, "after").await?;
+        cluster_ref.set_setting("log_min_duration_statement", "-1")?;
+        write_json(&args.out.join("after.json"), &after)?;
+        step.finish(&format!(
+            "{} statements, {:.0}/s, {} of {} targets met",
+            after.summary.statements,
+            after.summary.throughput_qps,
+            after.slo.iter().filter(|c| c.pass).count(),
+            after.slo.len()
+        ));
+        Ok(Some(after))
+    }
+    .await;
+    let after = match outcome {
+        Ok(a) => a,
+        Err(e) => {
+            drop(cluster);
+            return Err(e);
+        }
+    };
+
+    let step = Step::start(10, STEPS, "report");
+    let inputs = HandoffInputs {
+        database: spec.redacted_url(),
+        plan: state.plan.clone(),
+        baseline: Some(baseline.clone()),
+        after: after.clone(),
+        changes: state.changes.clone(),
+        findings: state.findings.clone(),
+    };
+    let md = args.out.join("report.md");
+    let html = args.out.join("report.html");
+    std::fs::write(&md, inputs.render(ReportFormat::Markdown, 100.0))
+        .with_context(|| format!("cannot write {}", md.display()))?;
+    std::fs::write(&html, inputs.render(ReportFormat::Html, 100.0))
+        .with_context(|| format!("cannot write {}", html.display()))?;
     let db_url = cluster.url(DEMO_DB);
     let log_path = cluster.log_path();
     let kept = if args.keep {
-        let kept = cluster.keep();
-        Some(kept)
+        Some(cluster.keep())
     } else {
         drop(cluster);
         None
     };
-    step.finish("done");
+    step.finish(&format!("{} and {}", md.display(), html.display()));
 
     match args.format {
         Format::Json => print_json(&DemoJson {
@@ -195,7 +323,15 @@ pub async fn run(args: DemoArgs, interrupt: &Interrupt) -> anyhow::Result<Outcom
             load_seconds,
             server_log: log_path.display().to_string(),
             baseline: &baseline,
-            capture: &capture,
+            after: after.as_ref(),
+            capture: state.capture.as_ref(),
+            changes: &state.changes,
+            plan: state
+                .plan
+                .as_ref()
+                .map(|_| args.out.join("plan.json").display().to_string()),
+            report: Some(html.display().to_string()),
+            stopped_after: stop,
         })?,
         Format::Table | Format::Markdown => {
             let style = if args.format == Format::Markdown {
@@ -203,16 +339,43 @@ pub async fn run(args: DemoArgs, interrupt: &Interrupt) -> anyhow::Result<Outcom
             } else {
                 Style::Terminal
             };
-            let missed = baseline.slo.iter().filter(|c| !c.pass).count();
-            print(&format!(
-                "\nADX Core at scale {} — baseline ({} of {} targets missed)\n\n{}\n{}\nCaptured from the server log\n{}",
-                cfg.scale,
-                missed,
-                baseline.slo.len(),
-                pgpilot_report::slo_comparison(&[("baseline", &baseline)], style),
-                pgpilot_report::bench_report(&baseline, style),
-                pgpilot_report::top_report(&capture, style),
-            ))?;
+            let mut runs: Vec<(&str, &BenchReport)> = vec![("baseline", &baseline)];
+            if let Some(a) = &after {
+                runs.push(("after", a));
+            }
+            let mut text = format!("\nADX Core at scale {}\n\n", cfg.scale);
+            text.push_str(&pgpilot_report::slo_comparison(&runs, style));
+            if let Some(a) = &after {
+                let met = a.slo.iter().filter(|c| c.pass).count();
+                text.push_str(&format!(
+                    "\nafter: {met} of {} targets met; average {:.1} ms → {:.1} ms ({:.1}× faster)\n",
+                    a.slo.len(),
+                    baseline.summary.avg_ms,
+                    a.summary.avg_ms,
+                    baseline.summary.avg_ms / a.summary.avg_ms.max(1e-9)
+                ));
+            }
+            if let Some(plan) = &state.plan {
+                text.push('\n');
+                text.push_str(&pgpilot_report::advice_report(plan, style, false));
+            }
+            if let Some(a) = &after {
+                text.push('\n');
+                text.push_str(&pgpilot_report::bench_report(a, style));
+            } else {
+                text.push('\n');
+                text.push_str(&pgpilot_report::bench_report(&baseline, style));
+                if let Some(c) = &state.capture {
+                    text.push_str("\nCaptured from the server log\n");
+                    text.push_str(&pgpilot_report::top_report(c, style));
+                }
+            }
+            text.push_str(&format!(
+                "\nhand-off report: {} (and {})\n",
+                html.display(),
+                md.display()
+            ));
+            print(&text)?;
         }
     }
     if let Some(kept) = kept {
@@ -221,18 +384,33 @@ pub async fn run(args: DemoArgs, interrupt: &Interrupt) -> anyhow::Result<Outcom
         eprintln!("  stop:    {}", kept.stop_command);
         eprintln!("  log:     {} (pgpilot top --logs …)", log_path.display());
     }
-    Ok(if baseline.interrupted {
+    let interrupted = baseline.interrupted || after.as_ref().is_some_and(|a| a.interrupted);
+    Ok(if interrupted {
         Outcome::Interrupted
     } else {
         Outcome::Ok
     })
 }
 
+/// What the loop produced so far.
+#[derive(Default)]
+struct LoopState {
+    capture: Option<TopReport>,
+    findings: Vec<Finding>,
+    plan: Option<AdvicePlan>,
+    changes: Vec<ChangeRecord>,
+}
+
+fn write_json<T: Serialize>(path: &std::path::Path, value: &T) -> anyhow::Result<()> {
+    std::fs::write(path, serde_json::to_string_pretty(value)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// The workload of the baseline, read back from the server log from byte
 /// `from` on (what was logged before belongs to the load).
-async fn capture_log(log: &std::path::Path, from: u64) -> anyhow::Result<TopReport> {
+async fn capture_log(log: &std::path::Path, from: u64) -> anyhow::Result<Workload> {
     let log = log.to_path_buf();
-    tokio::task::spawn_blocking(move || -> anyhow::Result<TopReport> {
+    tokio::task::spawn_blocking(move || -> anyhow::Result<Workload> {
         use std::io::{Read, Seek, SeekFrom};
         let mut file = std::fs::File::open(&log)
             .with_context(|| format!("cannot read the server log {}", log.display()))?;
@@ -246,7 +424,7 @@ async fn capture_log(log: &std::path::Path, from: u64) -> anyhow::Result<TopRepo
             ..pgpilot_logs::Options::default()
         };
         let (workload, _) = workload_from_logs(&[part], &opts, &BuildOptions::default());
-        Ok(TopReport::new(&workload, TopBy::Total, 10, false))
+        Ok(workload)
     })
     .await?
 }

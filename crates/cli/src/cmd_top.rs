@@ -91,33 +91,17 @@ pub async fn run(args: TopArgs, interrupt: &Interrupt) -> anyhow::Result<Outcome
     if args.logs.is_empty() && args.workloads.is_empty() && args.db.is_none() {
         bail!("nothing to read: give --logs PATH…, --workload FILE…, or --db URL for pg_stat_statements");
     }
-    let mut workload: Option<Workload> = None;
-    let mut merge = |w: Workload| match workload.as_mut() {
-        Some(all) => all.merge(&w),
-        None => workload = Some(w),
+    let sources = WorkloadSources {
+        logs: &args.logs,
+        workloads: &args.workloads,
+        db: args.db.as_deref(),
+        pgss: args.logs.is_empty() && args.db.is_some(),
+        interval: args.interval,
+        prefix: args.prefix.as_deref(),
+        log_format: args.log_format,
+        threads: args.threads,
     };
-    for path in &args.workloads {
-        let file = std::fs::File::open(path)
-            .with_context(|| format!("cannot read workload file {}", path.display()))?;
-        let w = Workload::from_reader(std::io::BufReader::new(file))
-            .with_context(|| format!("{}", path.display()))?;
-        merge(w);
-    }
-    if !args.logs.is_empty() {
-        let prefix = match (&args.prefix, &args.db) {
-            (Some(p), _) => Some(p.clone()),
-            (None, Some(db)) => {
-                let client = ConnSpec::resolve(Some(db))?.connect().await?;
-                let s = pgpilot_db::log_settings(&client).await?;
-                Some(s.log_line_prefix)
-            }
-            (None, None) => None,
-        };
-        merge(read_logs(&args, prefix).await?);
-    } else if args.db.is_some() {
-        merge(read_pgss(&args, interrupt).await?);
-    }
-    let Some(workload) = workload else {
+    let Some(workload) = load_workload(&sources, interrupt).await? else {
         bail!("no workload was read");
     };
     if let Some(path) = &args.save {
@@ -147,9 +131,65 @@ pub async fn run(args: TopArgs, interrupt: &Interrupt) -> anyhow::Result<Outcome
     Ok(Outcome::Ok)
 }
 
+/// Where a workload comes from (shared by `top` and `advise`).
+#[derive(Debug, Clone, Copy)]
+pub struct WorkloadSources<'a> {
+    /// Server log files or directories.
+    pub logs: &'a [PathBuf],
+    /// Saved workload files.
+    pub workloads: &'a [PathBuf],
+    /// Database (for the log_line_prefix, and pg_stat_statements).
+    pub db: Option<&'a str>,
+    /// Read pg_stat_statements from `db`.
+    pub pgss: bool,
+    /// With `pgss`: measure over this interval.
+    pub interval: Option<Duration>,
+    /// log_line_prefix of stderr logs.
+    pub prefix: Option<&'a str>,
+    /// Format of the logs.
+    pub log_format: LogFormatArg,
+    /// Parser threads.
+    pub threads: usize,
+}
+
+/// Reads and merges every source; `None` when no source was given.
+pub async fn load_workload(
+    src: &WorkloadSources<'_>,
+    interrupt: &Interrupt,
+) -> anyhow::Result<Option<Workload>> {
+    let mut workload: Option<Workload> = None;
+    let mut merge = |w: Workload| match workload.as_mut() {
+        Some(all) => all.merge(&w),
+        None => workload = Some(w),
+    };
+    for path in src.workloads {
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("cannot read workload file {}", path.display()))?;
+        let w = Workload::from_reader(std::io::BufReader::new(file))
+            .with_context(|| format!("{}", path.display()))?;
+        merge(w);
+    }
+    if !src.logs.is_empty() {
+        let prefix = match (src.prefix, src.db) {
+            (Some(p), _) => Some(p.to_string()),
+            (None, Some(db)) => {
+                let client = ConnSpec::resolve(Some(db))?.connect().await?;
+                let s = pgpilot_db::log_settings(&client).await?;
+                Some(s.log_line_prefix)
+            }
+            (None, None) => None,
+        };
+        merge(read_logs(src, prefix).await?);
+    }
+    if src.pgss {
+        merge(read_pgss(src.db, src.interval, interrupt).await?);
+    }
+    Ok(workload)
+}
+
 /// Parses the logs on blocking threads, with a progress bar on a terminal.
-async fn read_logs(args: &TopArgs, prefix: Option<String>) -> anyhow::Result<Workload> {
-    for p in &args.logs {
+async fn read_logs(args: &WorkloadSources<'_>, prefix: Option<String>) -> anyhow::Result<Workload> {
+    for p in args.logs {
         if p.as_os_str() != "-" && !p.exists() {
             bail!("cannot read {}: no such file or directory", p.display());
         }
@@ -167,7 +207,7 @@ async fn read_logs(args: &TopArgs, prefix: Option<String>) -> anyhow::Result<Wor
         progress: Some(live.clone()),
         ..pgpilot_logs::Options::default()
     };
-    let total: u64 = pgpilot_logs::expand_sources(&args.logs)
+    let total: u64 = pgpilot_logs::expand_sources(args.logs)
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok().map(|m| m.len()))
         .sum();
@@ -181,7 +221,7 @@ async fn read_logs(args: &TopArgs, prefix: Option<String>) -> anyhow::Result<Wor
         );
         bar
     });
-    let paths = args.logs.clone();
+    let paths = args.logs.to_vec();
     let job = tokio::task::spawn_blocking(move || {
         workload_from_logs(&paths, &opts, &BuildOptions::default())
     });
@@ -205,7 +245,7 @@ async fn read_logs(args: &TopArgs, prefix: Option<String>) -> anyhow::Result<Wor
     if summary.inputs.is_empty() {
         match summary.errors.first() {
             Some(e) => bail!("{e}"),
-            None => bail!("no log files found in {}", display_paths(&args.logs)),
+            None => bail!("no log files found in {}", display_paths(args.logs)),
         }
     }
     for e in &summary.errors {
@@ -242,13 +282,17 @@ fn display_paths(paths: &[PathBuf]) -> String {
 }
 
 /// A pg_stat_statements snapshot (since its last reset), or the delta over `--interval`.
-async fn read_pgss(args: &TopArgs, interrupt: &Interrupt) -> anyhow::Result<Workload> {
-    let spec = ConnSpec::resolve(args.db.as_deref())?;
+async fn read_pgss(
+    db: Option<&str>,
+    interval: Option<Duration>,
+    interrupt: &Interrupt,
+) -> anyhow::Result<Workload> {
+    let spec = ConnSpec::resolve(db)?;
     let client = spec.connect().await?;
     let before = pgpilot_db::pgss_snapshot(&client).await?;
     let mut normalizer = Normalizer::default();
     let source = format!("pg_stat_statements@{}", spec.target());
-    let Some(interval) = args.interval else {
+    let Some(interval) = interval else {
         return Ok(pgss::workload_from_pgss(
             &before.entries,
             &source,

@@ -2,11 +2,16 @@
 //! crates together, shows progress on a terminal and turns outcomes into exit
 //! codes; the work itself lives in the libraries.
 
+mod advice_run;
+mod cmd_advise;
 mod cmd_bench;
+mod cmd_change;
 mod cmd_demo;
 mod cmd_explain;
 mod cmd_health;
+mod cmd_report;
 mod cmd_top;
+mod demo_loop;
 mod interrupt;
 mod output;
 mod progress;
@@ -42,6 +47,16 @@ enum Command {
     Health(cmd_health::HealthArgs),
     /// Every index with its size, use and flags (unused, duplicate, redundant, invalid).
     Indexes(cmd_health::IndexesArgs),
+    /// Workload-level index recommendations (what-if with HypoPG), or judge a draft with --evaluate.
+    Advise(cmd_advise::AdviseArgs),
+    /// Build each recommended index for real (rolled back, or on --staging) and measure it.
+    Verify(cmd_change::VerifyArgs),
+    /// Create the verified indexes with CREATE INDEX CONCURRENTLY (only with --approve), journaled.
+    Apply(cmd_change::ApplyArgs),
+    /// Undo applied changes from the journal (only with --approve).
+    Rollback(cmd_change::RollbackArgs),
+    /// The hand-off report: problems, changes and why, metrics before/after/target, rollback, next steps.
+    Report(cmd_report::ReportArgs),
 }
 
 /// What a command ended with, beyond plain success.
@@ -80,6 +95,11 @@ fn main() -> ExitCode {
             Command::Explain(args) => cmd_explain::run(args, &interrupt).await,
             Command::Health(args) => cmd_health::run_health(args).await,
             Command::Indexes(args) => cmd_health::run_indexes(args).await,
+            Command::Advise(args) => cmd_advise::run(args, &interrupt).await,
+            Command::Verify(args) => cmd_change::run_verify(args, &interrupt).await,
+            Command::Apply(args) => cmd_change::run_apply(args, &interrupt).await,
+            Command::Rollback(args) => cmd_change::run_rollback(args, &interrupt).await,
+            Command::Report(args) => cmd_report::run(args).await,
         }
     });
     // Clusters still owned (an error path) are stopped before exiting.
