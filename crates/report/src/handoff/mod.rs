@@ -282,7 +282,10 @@ pub(crate) fn change_why(h: &Handoff, v: &ChangeView) -> String {
             if listed {
                 "stale statistics: the planner misjudged row counts on this table".into()
             } else {
-                "refresh the planner statistics after the changes".into()
+                "its statistics were stale when the change was made (pgpilot ANALYZEs only \
+                 tables a plan found stale): the planner misjudged row counts, and every \
+                 what-if estimate with them"
+                    .into()
             }
         }
         _ if h.plan.is_none() => "no plan given: the reason is in the plan file".into(),
