@@ -94,7 +94,13 @@ pub async fn run_advice(
         };
         let mut whatif: Box<dyn WhatIf> = match backend {
             WhatIfBackend::Hypopg => Box::new(HypoWhatIf::connect(&spec2, options)?),
-            WhatIfBackend::RealTx => Box::new(RealTxWhatIf::connect(&spec2, options)?),
+            WhatIfBackend::RealTx => {
+                eprintln!(
+                    "note: --whatif real-tx builds real indexes inside a transaction that is always \
+                     rolled back; each indexed table is locked against writes (SHARE) until advice ends"
+                );
+                Box::new(RealTxWhatIf::connect(&spec2, options)?)
+            }
         };
         let options = AdviseOptions {
             budget_bytes: request.budget_bytes,

@@ -12,7 +12,9 @@
 //! extended protocol: the server infers each parameter's type as for the
 //! application and plans the unnamed statement with the real values (a custom
 //! plan) — never NULLs or a generic plan, which hide selectivity and can never
-//! match a partial index.
+//! match a partial index. A parameter whose type the server cannot infer (42P18)
+//! is declared `text` and the plan retried (see [`ParamTypes`]); what was learned
+//! is remembered per statement.
 //!
 //! **Sync API over an async driver.** The advisor is pure and its trait is
 //! synchronous; each planner owns a current-thread Tokio runtime and its own
@@ -35,7 +37,7 @@ use tokio::runtime::Runtime;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
-use crate::explain::{RawText, TextParam};
+use crate::explain::{ParamTypes, RawText, TextParam};
 use crate::{ConnSpec, DbError};
 
 pub use hypopg::{hypopg_status, HypoStatus, HypoWhatIf};
@@ -89,13 +91,13 @@ pub enum WhatIfConnectError {
         server_major: u32,
     },
     /// HypoPG is installed on the server but not created in this database.
-    #[error("HypoPG is installed on the server but not created in database {database:?}: run CREATE EXTENSION hypopg; there (or let pgpilot create it with --create-extension), or use --whatif real-tx")]
+    #[error("HypoPG is installed on the server but not created in database {database:?}: run CREATE EXTENSION hypopg in it (or let pgpilot create it with --create-extension), or use --whatif real-tx")]
     HypoPgNotCreated {
         /// The database.
         database: String,
     },
     /// `CREATE EXTENSION hypopg` was asked for and failed.
-    #[error("cannot create extension hypopg in database {database:?}: {message} (a superuser must run CREATE EXTENSION hypopg; there)")]
+    #[error("cannot create extension hypopg in database {database:?}: {message} (a superuser must run CREATE EXTENSION hypopg in it)")]
     CreateExtension {
         /// The database.
         database: String,
@@ -252,19 +254,21 @@ impl Failure {
 }
 
 /// Runs `EXPLAIN (FORMAT JSON) sql` with `params` bound as text values of
-/// unspecified type (the server infers them), in one round trip on the unnamed
-/// statement, and returns the JSON.
+/// unspecified type (the server infers them) unless `types` declares them, in one
+/// round trip on the unnamed statement, and returns the JSON.
 pub(crate) async fn explain_json(
     client: &Client,
     sql: &str,
     params: &[Option<String>],
+    types: &ParamTypes,
 ) -> Result<String, tokio_postgres::Error> {
     let text = format!("EXPLAIN (FORMAT JSON) {sql}");
     let values: Vec<TextParam<'_>> = params.iter().map(|p| TextParam(p.as_deref())).collect();
     // `unknown` lets the server resolve each parameter's type as if unspecified.
     let typed: Vec<(&(dyn ToSql + Sync), Type)> = values
         .iter()
-        .map(|v| (v as &(dyn ToSql + Sync), Type::UNKNOWN))
+        .enumerate()
+        .map(|(i, v)| (v as &(dyn ToSql + Sync), types.get(i)))
         .collect();
     let rows = client.query_typed(&text, &typed).await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -272,6 +276,25 @@ pub(crate) async fn explain_json(
         out.push(r.try_get::<_, RawText>(0)?.0);
     }
     Ok(out.join("\n"))
+}
+
+/// Parameter types learned per statement: only statements that needed a
+/// declaration (most need none) are remembered, so each is retried once per planner.
+#[derive(Debug, Default)]
+pub(crate) struct LearnedTypes(HashMap<String, ParamTypes>);
+
+impl LearnedTypes {
+    /// The types to start planning `sql` with.
+    pub(crate) fn get(&self, sql: &str) -> ParamTypes {
+        self.0.get(sql).cloned().unwrap_or_default()
+    }
+
+    /// Remembers what planning `sql` needed.
+    pub(crate) fn remember(&mut self, sql: &str, types: ParamTypes) {
+        if types.any_declared() && self.0.get(sql) != Some(&types) {
+            self.0.insert(sql.to_owned(), types);
+        }
+    }
 }
 
 /// What the advisor needs from one plan.
