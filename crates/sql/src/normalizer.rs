@@ -15,16 +15,23 @@
 //! The normalized text is libpg_query's, rewritten so that it can be PREPAREd with
 //! the params as text values and so that IN lists of any length share it: constant
 //! `IN (…)` lists become `= ANY($k)` (`NOT IN`: `<> ALL($k)`) with an array literal
-//! as the sample, and `interval $k`-style typed literals become `$k::interval` (see
-//! the `rewrite` module). Statements with `$n` parameters of their own keep
-//! libpg_query's text. The fingerprint is alias-insensitive, like [`fingerprint`](crate::fingerprint()).
+//! as the sample, `interval $k`-style typed literals become `$k::interval`, and
+//! constants the grammar wants as keywords (`extract(day FROM …)`) stay as written
+//! (see the `rewrite` module). Statements with `$n` parameters of their own
+//! (extended protocol with some literals inline) are rewritten the same way; their
+//! own parameters keep their numbers and the replaced literals follow them, with
+//! their values in [`Analysis::literal_params`]. The fingerprint is
+//! alias-insensitive, like [`fingerprint`](crate::fingerprint()).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::fingerprint::fingerprint_with;
-use crate::rewrite::{align, has_minus, list_start, marks_wanted, push_array_elem, rewrite, Slot};
+use crate::rewrite::{
+    align, has_minus, keep_verbatim, list_start, marks_wanted, may_have_verbatim, own_params,
+    push_array_elem, rewrite, verbatim_consts, Slot,
+};
 use crate::scan::{scan_into, scanner_normalize, Literal, LiteralKind, Scan};
 use crate::tree::TreeInfo;
 use crate::Fingerprint;
@@ -35,17 +42,60 @@ pub struct Analysis {
     /// PostgreSQL's fingerprint, or the scanner key's hash when the parser rejected the SQL.
     pub fingerprint: Fingerprint,
     /// The normalized text of the first statement seen with this shape:
-    /// `pg_query::normalize`'s, with constant IN lists as `= ANY($k)` and typed
-    /// literals as `$k::type` (or the scanner's normalization when the parser
-    /// rejected it). Aliases are kept as first seen.
+    /// `pg_query::normalize`'s, with constant IN lists as `= ANY($k)`, typed
+    /// literals as `$k::type` and constants the grammar needs as written (the
+    /// field of `extract(day FROM …)`) put back (or the scanner's normalization
+    /// when the parser rejected it). Aliases are kept as first seen.
     pub normalized: Arc<str>,
     /// This statement's literal values for `$1..$n` of `normalized`, in that order
     /// (an array literal such as `{1,2,"a b",NULL}` for an `= ANY($k)` list).
-    /// Empty when the statement has `$n` parameters of its own, when it has no
-    /// literals, or when the mapping is not reliable.
+    /// Empty when the statement has `$n` parameters of its own (see
+    /// [`Analysis::literal_params`]), when it has no literals, or when the mapping
+    /// is not reliable.
     pub params: Vec<String>,
+    /// The highest `$n` parameter of the statement itself (extended protocol), 0
+    /// when it has none. `normalized` keeps those parameters as they are and numbers
+    /// the literals it replaced from `$(own_params + 1)`.
+    pub own_params: usize,
+    /// For a statement with parameters of its own: its literal values for
+    /// `$(own_params + 1)..$n` of `normalized`, in that order; the values bound to
+    /// `$1..$own_params` come first in a full parameter list (see
+    /// [`Analysis::full_params`]). Empty otherwise, or when the mapping is not reliable.
+    pub literal_params: Vec<String>,
+    /// The highest `$n` placeholder of `normalized` (0 when it has none): how many
+    /// values a full parameter list has.
+    pub param_count: usize,
     /// The parser's message when it rejected the statement.
     pub parse_error: Option<String>,
+}
+
+impl Analysis {
+    /// The values of `$1..$n` of `normalized` for this statement: `bound` (the
+    /// values the application bound to its own parameters, `None` = NULL) followed
+    /// by [`Analysis::literal_params`] for a statement with parameters of its own,
+    /// [`Analysis::params`] otherwise. `None` when the values are not all known:
+    /// `bound` does not cover exactly `$1..$own_params`, or a literal's value could
+    /// not be mapped.
+    pub fn full_params(&self, bound: &[Option<String>]) -> Option<Vec<Option<String>>> {
+        // The scanner gives the NULL keyword as `null`: an SQL NULL, not text.
+        let value = |p: &String| (p != "null").then(|| p.clone());
+        if self.own_params == 0 {
+            return (bound.is_empty() && self.params.len() == self.param_count)
+                .then(|| self.params.iter().map(value).collect());
+        }
+        if bound.len() != self.own_params
+            || self.own_params + self.literal_params.len() != self.param_count
+        {
+            return None;
+        }
+        Some(
+            bound
+                .iter()
+                .cloned()
+                .chain(self.literal_params.iter().map(value))
+                .collect(),
+        )
+    }
 }
 
 /// Counters of a [`Normalizer`].
@@ -87,6 +137,10 @@ struct Entry {
     /// Lists whose length may vary (rewritten to `= ANY($k)`).
     any_len: Box<[bool]>,
     literal_count: usize,
+    /// The statement's own highest `$n` (0 when none).
+    own_params: usize,
+    /// The highest `$n` of `normalized`.
+    param_count: usize,
 }
 
 /// A first-level cache value.
@@ -239,8 +293,8 @@ impl Normalizer {
 
 /// The answer for `scan` from entry `e`.
 fn build(e: &Entry, scan: &Scan, sql: &str) -> Analysis {
-    let params = match &e.slots {
-        Some(slots) if !scan.has_params => {
+    let values = match &e.slots {
+        Some(slots) => {
             if *e.lists == *scan.lists {
                 (e.literal_count == scan.literals.len()).then(|| {
                     slots
@@ -262,12 +316,26 @@ fn build(e: &Entry, scan: &Scan, sql: &str) -> Analysis {
         }
         _ => None,
     };
+    let values: Vec<String> = values.unwrap_or_default();
+    let (params, literal_params) = if scan.has_params {
+        (Vec::new(), values)
+    } else {
+        (values, Vec::new())
+    };
     Analysis {
         fingerprint: e.fingerprint,
         normalized: Arc::clone(&e.normalized),
-        params: params.unwrap_or_default(),
+        params,
+        own_params: e.own_params,
+        literal_params,
+        param_count: e.param_count,
         parse_error: e.parse_error.as_deref().map(str::to_owned),
     }
+}
+
+/// The highest `$n` placeholder of `text`.
+fn max_param(text: &str) -> usize {
+    own_params(text, &crate::scan(text).literals)
 }
 
 /// Whether `scan`'s lists differ from the first statement's only in lists that may vary.
@@ -332,6 +400,7 @@ fn slot_value(slot: &Slot, scan: &Scan, sql: &str, array: Option<&mut String>) -
             }
             k.to_string()
         }
+        Slot::Verbatim(text) => text.to_string(),
         Slot::Literal { index, negated } => literal(*index as usize, *negated),
         Slot::Array(items) => {
             let mut out = String::from("{");
@@ -400,6 +469,8 @@ fn compute(sql: &str, scan: &Scan) -> (Entry, Sensitivity) {
     let base = |fingerprint, normalized: String, parse_error| Entry {
         key: scan.key.as_slice().into(),
         fingerprint,
+        param_count: max_param(&normalized),
+        own_params: own_params(sql, &scan.literals),
         normalized: Arc::from(normalized),
         parse_error,
         slots: None,
@@ -433,7 +504,12 @@ fn compute(sql: &str, scan: &Scan) -> (Entry, Sensitivity) {
     };
     let dml = parsed.as_ref().is_some_and(|p| is_dml(&p.protobuf));
     let marks = info.as_ref().map(marks_wanted).unwrap_or_default();
-    let aligned = align(sql, &normalized, &scan.literals, &marks);
+    let mut aligned = align(sql, &normalized, &scan.literals, &marks);
+    if let (Some(a), Some(p)) = (aligned.as_mut(), parsed.as_ref()) {
+        if may_have_verbatim(&scan.key) {
+            keep_verbatim(a, &verbatim_consts(&p.protobuf), sql, &scan.literals);
+        }
+    }
     let sensitivity = match (&aligned, dml) {
         (_, false) => Sensitivity::All,
         (None, true) => Sensitivity::None,
@@ -460,7 +536,7 @@ fn compute(sql: &str, scan: &Scan) -> (Entry, Sensitivity) {
             }
         }
     };
-    let rewritten = match (&aligned, &info, dml && !scan.has_params) {
+    let rewritten = match (&aligned, &info, dml) {
         (Some(a), Some(info), true) => rewrite(&normalized, a, info, scan)
             .filter(|(text, _, _)| pg_query::parse(text, 0).is_ok()),
         _ => None,

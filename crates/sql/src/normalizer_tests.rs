@@ -129,14 +129,163 @@ fn typed_literals_become_casts() {
 }
 
 #[test]
-fn extended_protocol_statements_have_no_literal_params() {
+fn extended_protocol_literals_follow_the_own_params() {
     let mut n = Normalizer::new();
     let a = n.analyze("SELECT * FROM t WHERE a = $1 AND b = 5");
     assert!(a.params.is_empty());
     assert_eq!(&*a.normalized, "SELECT * FROM t WHERE a = $1 AND b = $2");
+    assert_eq!((a.own_params, a.param_count), (1, 2));
+    assert_eq!(a.literal_params, ["5"]);
     let b = n.analyze("SELECT * FROM t WHERE a = 3 AND b = 5");
     assert_eq!(a.fingerprint, b.fingerprint);
     assert_eq!(b.params, ["3", "5"]);
+    assert_eq!((b.own_params, b.param_count), (0, 2));
+    assert!(b.literal_params.is_empty());
+}
+
+/// The statements of the bug report, as logged by the extended protocol
+/// (`parse pgpilot_10: …`): a typed literal next to `$n` parameters.
+#[test]
+fn typed_literals_become_casts_next_to_own_params() {
+    let mut n = Normalizer::new();
+    let sql = "SELECT DISTINCT u.id, u.email FROM users u WHERE u.created_at > NOW() - INTERVAL '7 days' AND u.status = $1 ORDER BY u.id";
+    let a = n.analyze(sql);
+    assert_eq!(
+        &*a.normalized,
+        "SELECT DISTINCT u.id, u.email FROM users u WHERE u.created_at > NOW() - $2::INTERVAL AND u.status = $1 ORDER BY u.id"
+    );
+    assert!(a.params.is_empty());
+    assert_eq!((a.own_params, a.param_count), (1, 2));
+    assert_eq!(a.literal_params, ["7 days"]);
+    assert_eq!(a.fingerprint, crate::fingerprint(sql).expect("parses"));
+    assert_eq!(&*a.normalized, crate::normalize(sql).expect("parses"));
+    let bound = [Some("active".to_string())];
+    assert_eq!(
+        a.full_params(&bound),
+        Some(vec![Some("active".into()), Some("7 days".into())])
+    );
+    assert_eq!(a.full_params(&[]), None);
+    // Same shape, another interval: the cached text, this statement's value.
+    let b = n.analyze(&sql.replace("7 days", "1 hour"));
+    assert!(Arc::ptr_eq(&a.normalized, &b.normalized));
+    assert_eq!(b.literal_params, ["1 hour"]);
+    assert_eq!(n.stats().parses, 1);
+    // The same query with the status inline: the same cast, numbered from $1.
+    let c = n.analyze(&sql.replace("$1", "'active'"));
+    assert_eq!(
+        &*c.normalized,
+        "SELECT DISTINCT u.id, u.email FROM users u WHERE u.created_at > NOW() - $1::INTERVAL AND u.status = $2 ORDER BY u.id"
+    );
+    assert_eq!(c.params, ["7 days", "active"]);
+    assert_eq!(
+        c.full_params(&[]),
+        Some(vec![Some("7 days".into()), Some("active".into())])
+    );
+    assert_eq!(c.fingerprint, a.fingerprint);
+
+    let ins = n.analyze("INSERT INTO sessions (user_id, token, expires_at, data) VALUES ($1, md5($2), NOW() + INTERVAL '30 days', '{\"a\": 1}')");
+    assert_eq!(
+        &*ins.normalized,
+        "INSERT INTO sessions (user_id, token, expires_at, data) VALUES ($1, md5($2), NOW() + $3::INTERVAL, $4)"
+    );
+    assert_eq!((ins.own_params, ins.param_count), (2, 4));
+    assert_eq!(ins.literal_params, ["30 days", r#"{"a": 1}"#]);
+    let bound = [Some("7".to_string()), None];
+    let full = ins.full_params(&bound).expect("aligned");
+    assert_eq!(full.len(), 4);
+    assert_eq!(full[2].as_deref(), Some("30 days"));
+    assert_eq!(ins.full_params(&bound[..1]), None);
+}
+
+#[test]
+fn every_rewrite_numbers_after_own_params() {
+    let mut n = Normalizer::new();
+    let a = n.analyze("SELECT * FROM t WHERE a IN (1, 2) AND b = $1 AND c > date '2024-01-01' AND d < timestamp with time zone '2024-02-01 10:00' LIMIT 5");
+    assert_eq!(
+        &*a.normalized,
+        "SELECT * FROM t WHERE a = ANY($2) AND b = $1 AND c > $3::date AND d < $4::timestamp with time zone LIMIT $5"
+    );
+    assert_eq!(
+        a.literal_params,
+        ["{1,2}", "2024-01-01", "2024-02-01 10:00", "5"]
+    );
+    // Lists of any length share the entry and stay aligned.
+    let b = n.analyze("SELECT * FROM t WHERE a IN (7, 8, 9) AND b = $1 AND c > date '2025-01-01' AND d < timestamp with time zone '2025-02-01' LIMIT 6");
+    assert!(Arc::ptr_eq(&a.normalized, &b.normalized));
+    assert_eq!(
+        b.literal_params,
+        ["{7,8,9}", "2025-01-01", "2025-02-01", "6"]
+    );
+    // Parameters of its own that are not `$1..`: the literals follow the highest.
+    let c = n.analyze("UPDATE t SET a = $3, b = interval '1 day' WHERE id = $1");
+    assert_eq!(
+        &*c.normalized,
+        "UPDATE t SET a = $3, b = $4::interval WHERE id = $1"
+    );
+    assert_eq!((c.own_params, c.param_count), (3, 4));
+    assert_eq!(c.literal_params, ["1 day"]);
+    // No literal at all: every value is bound.
+    let d = n.analyze("SELECT * FROM t WHERE a = $1");
+    assert_eq!((d.own_params, d.param_count), (1, 1));
+    let bound = [Some("x".to_string())];
+    assert_eq!(d.full_params(&bound), Some(vec![Some("x".into())]));
+}
+
+/// `extract($1 FROM ts)` (libpg_query's and pg_stat_statements' text) cannot be
+/// PREPAREd: the field stays as written, outside the parameters.
+#[test]
+fn extract_fields_stay_keywords() {
+    let mut n = Normalizer::new();
+    let a = n.analyze("SELECT extract(day FROM ts), date_part('day', ts) FROM t WHERE a = 1");
+    assert_eq!(
+        &*a.normalized,
+        "SELECT extract(day FROM ts), date_part($1, ts) FROM t WHERE a = $2"
+    );
+    assert_eq!(a.params, ["day", "1"]);
+    let b = n.analyze("SELECT EXTRACT(EPOCH FROM now() - ts) FROM t WHERE a = $1 AND b = 'x'");
+    assert_eq!(
+        &*b.normalized,
+        "SELECT EXTRACT(EPOCH FROM now() - ts) FROM t WHERE a = $1 AND b = $2"
+    );
+    assert_eq!(b.literal_params, ["x"]);
+    // Fingerprints ignore the field, as PostgreSQL's do.
+    let c = n.analyze("SELECT extract(month FROM ts), date_part('day', ts) FROM t WHERE a = 1");
+    assert_eq!(c.fingerprint, a.fingerprint);
+    assert_eq!(
+        a.fingerprint,
+        crate::fingerprint("SELECT extract(year FROM ts), date_part('x', ts) FROM t WHERE a = 5")
+            .expect("parses")
+    );
+    assert_eq!(
+        &*c.normalized,
+        "SELECT extract(month FROM ts), date_part($1, ts) FROM t WHERE a = $2"
+    );
+    // Quoted and string fields, normalization forms.
+    let d = n.analyze("SELECT extract(\"day\" FROM ts), extract('dow' FROM ts), normalize(x, NFC), x IS NFKC NORMALIZED FROM t WHERE a = 3");
+    assert_eq!(
+        &*d.normalized,
+        "SELECT extract(\"day\" FROM ts), extract('dow' FROM ts), normalize(x, NFC), x IS NFKC NORMALIZED FROM t WHERE a = $1"
+    );
+    assert_eq!(d.params, ["3"]);
+    // A string field is part of the text, so its value keys the entry.
+    let e = n.analyze("SELECT extract(\"day\" FROM ts), extract('hour' FROM ts), normalize(x, NFC), x IS NFKC NORMALIZED FROM t WHERE a = 4");
+    assert!(
+        e.normalized.contains("extract('hour' FROM ts)"),
+        "{}",
+        e.normalized
+    );
+    assert_eq!(e.params, ["4"]);
+    assert_eq!(e.fingerprint, d.fingerprint);
+    let f = n.analyze("SELECT extract(\"day\" FROM ts), extract('dow' FROM ts), normalize(x, NFC), x IS NFKC NORMALIZED FROM t WHERE a = 5");
+    assert!(Arc::ptr_eq(&d.normalized, &f.normalized));
+    assert_eq!(f.params, ["5"]);
+    // With parameters of its own.
+    let g = n.analyze("SELECT count(*) FROM t WHERE extract('isodow' FROM ts) = $1 AND ts > now() - interval '1 week'");
+    assert_eq!(
+        &*g.normalized,
+        "SELECT count(*) FROM t WHERE extract('isodow' FROM ts) = $1 AND ts > now() - $2::interval"
+    );
+    assert_eq!(g.literal_params, ["1 week"]);
 }
 
 #[test]
@@ -255,6 +404,10 @@ fn normalized_texts_parse() {
         "SELECT * FROM t WHERE a BETWEEN date '2024-01-01' AND date '2024-02-01'",
         "SELECT * FROM t WHERE a IN (1, /* c */ 2) AND b = interval /* c */ '1 day'",
         "SELECT * FROM t WHERE a = interval -- c\n '1 day'",
+        "SELECT * FROM t WHERE ts > now() - interval '1 day' AND a = $1",
+        "INSERT INTO t (a, b, c) VALUES ($1, date '2024-01-01', interval '2 hours') RETURNING a",
+        "UPDATE t SET ts = timestamptz '2024-01-01' WHERE id IN (1, 2) AND b = $1",
+        "SELECT extract(day FROM ts), EXTRACT('epoch' FROM ts) FROM t WHERE a = $1 AND b = 2",
     ];
     let mut n = Normalizer::new();
     for sql in corpus {
@@ -267,6 +420,7 @@ fn normalized_texts_parse() {
         );
         // libpg_query's grammar accepts `interval $1`; PostgreSQL's does not.
         let lower = a.normalized.to_ascii_lowercase();
+        assert!(!lower.contains("extract($"), "{}", a.normalized);
         for ty in ["interval", "date", "timestamp", "time", "timestamptz"] {
             assert!(!lower.contains(&format!("{ty} $")), "{}", a.normalized);
             assert!(!lower.contains(&format!("{ty} /*")), "{}", a.normalized);

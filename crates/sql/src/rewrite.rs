@@ -8,11 +8,19 @@
 //! - prefix-typed literals `interval $1`, `date $2`, `timestamp with time zone $3`
 //!   (which PostgreSQL cannot PREPARE) become `$1::interval`, `$2::date`, ….
 //!
-//! Placeholders are renumbered `$1..$n` keeping libpg_query's relative order.
+//! Constants the grammar only accepts as a keyword or a string literal, never as a
+//! parameter (the field of `extract(day FROM …)`, the form of `normalize(x, NFC)`
+//! and `x IS NFC NORMALIZED`), are put back as written: `extract($1 FROM …)`,
+//! libpg_query's (and pg_stat_statements') text, cannot be PREPAREd.
+//!
+//! Placeholders are renumbered `$1..$n` keeping libpg_query's relative order. A
+//! statement with `$n` parameters of its own (extended protocol with some literals
+//! inline) keeps them as they are: libpg_query numbers the replaced literals after
+//! the highest of them, and so does the rewrite.
 
 use std::ops::Range;
 
-use crate::scan::{Literal, LiteralKind, Scan};
+use crate::scan::{ident_end, Literal, LiteralKind, Scan};
 use crate::tree::TreeInfo;
 
 /// Which `$k` a value comes from.
@@ -27,6 +35,9 @@ pub(crate) enum Slot {
     /// An array literal of all elements of the scanner's collapsed list with this
     /// number (an `IN` list of any length).
     List(u32),
+    /// Text that must stay in the statement as written (a keyword or string the
+    /// grammar does not accept as a parameter): never a parameter after `rewrite`.
+    Verbatim(Box<str>),
 }
 
 /// A `$k` placeholder that normalization put in place of a literal or keyword.
@@ -43,7 +54,10 @@ struct Token {
 /// The alignment of a statement with its normalized text.
 #[derive(Debug, Default)]
 pub(crate) struct Aligned {
-    /// Source of `$1..$n` (empty when the statement has `$n` parameters of its own).
+    /// The highest `$n` parameter of the statement itself (0 when it has none): the
+    /// replaced literals are `$(offset+1)..`.
+    pub(crate) offset: usize,
+    /// Source of `$(offset+1)..$n` (empty when they cannot all be matched).
     pub(crate) slots: Box<[Slot]>,
     /// Which literals were replaced.
     pub(crate) replaced: Vec<bool>,
@@ -65,7 +79,7 @@ pub(crate) fn align(
     let (mut i, mut j, mut next) = (0usize, 0usize, 0usize);
     let mut slots: Vec<Option<Slot>> = Vec::new();
     let mut replaced = vec![false; literals.len()];
-    let has_params = literals.iter().any(|l| l.kind == LiteralKind::Param);
+    let offset = own_params(sql, literals);
     let mut tokens = Vec::new();
     let mut mapped = Vec::new();
     let mut want = marks.iter().copied().peekable();
@@ -97,13 +111,14 @@ pub(crate) fn align(
                 if let Slot::Literal { index, .. } = slot {
                     replaced[index as usize] = true;
                 }
-                if k == 0 || k > 65_535 {
+                if k <= offset || k > 65_535 {
                     return None;
                 }
-                if slots.len() < k {
-                    slots.resize(k, None);
+                let at = k - offset - 1;
+                if slots.len() <= at {
+                    slots.resize(at + 1, None);
                 }
-                slots[k - 1] = Some(slot);
+                slots[at] = Some(slot);
                 tokens.push(Token {
                     at: j..end,
                     k,
@@ -120,25 +135,41 @@ pub(crate) fn align(
         i += 1;
         j += 1;
     }
-    let slots: Option<Box<[Slot]>> = if has_params {
-        Some(Box::new([]))
-    } else {
-        slots
-            .into_iter()
-            .collect::<Option<Vec<Slot>>>()
-            .map(Vec::into_boxed_slice)
+    let slots: Option<Box<[Slot]>> = slots
+        .into_iter()
+        .collect::<Option<Vec<Slot>>>()
+        .map(Vec::into_boxed_slice);
+    let slots = match slots {
+        Some(s) => s,
+        // A gap among the numbers after the statement's own parameters: the text
+        // is still usable, the values are not.
+        None if offset > 0 => Box::new([]),
+        None => return None,
     };
     Some(Aligned {
-        slots: slots?,
+        offset,
+        slots,
         replaced,
         tokens,
         marks: mapped,
     })
 }
 
+/// The highest `$n` among the statement's own parameters (0 when it has none).
+pub(crate) fn own_params(sql: &str, literals: &[Literal]) -> usize {
+    literals
+        .iter()
+        .filter(|l| l.kind == LiteralKind::Param)
+        .filter_map(|l| sql.get(l.span.start + 1..l.span.end)?.parse::<usize>().ok())
+        .max()
+        .unwrap_or(0)
+}
+
 /// What the parser replaced at byte `i` of the original: the literal `literals[next]`
 /// (possibly with a folded `-` sign before it, or from inside it after an `N` prefix),
-/// or a `true` / `false` / `null` keyword. Returns the slot and the end of the replaced text.
+/// a `true` / `false` / `null` keyword, or another word the grammar made a constant
+/// of (`day` in `extract(day FROM ts)`, kept [`Slot::Verbatim`]). Returns the slot
+/// and the end of the replaced text.
 fn replaced_at(o: &[u8], i: usize, literals: &[Literal], next: usize) -> Option<(Slot, usize)> {
     if let Some(lit) = literals.get(next).filter(|l| l.kind != LiteralKind::Param) {
         if lit.span.start <= i {
@@ -168,20 +199,101 @@ fn replaced_at(o: &[u8], i: usize, literals: &[Literal], next: usize) -> Option<
             }
         }
     }
-    let word_len = o[i..]
-        .iter()
-        .take_while(|c| c.is_ascii_alphabetic())
-        .count();
-    let word = std::str::from_utf8(&o[i..i + word_len])
-        .ok()?
-        .to_ascii_lowercase();
-    let after = o.get(i + word_len).copied();
-    if matches!(word.as_str(), "true" | "false" | "null")
-        && !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_')
-    {
-        return Some((Slot::Keyword(word.into()), i + word_len));
+    let end = ident_end(o, i)?;
+    let word = std::str::from_utf8(o.get(i..end)?).ok()?;
+    let lower = word.to_ascii_lowercase();
+    if matches!(lower.as_str(), "true" | "false" | "null") {
+        return Some((Slot::Keyword(lower.into()), end));
     }
-    None
+    Some((Slot::Verbatim(word.into()), end))
+}
+
+/// `CoercionForm::CoerceSqlSyntax` in libpg_query's protobuf: a function call
+/// written with SQL-standard syntax (`extract(day FROM ts)`).
+const COERCE_SQL_SYNTAX: i64 = 4;
+
+/// Whether the scanner key may hold a call that [`verbatim_consts`] looks for.
+pub(crate) fn may_have_verbatim(key: &[u8]) -> bool {
+    key.windows(7).any(|w| w == b"extract" || w == b"normali")
+}
+
+/// Offsets of the constants PostgreSQL's grammar only accepts as a keyword or a
+/// string literal, never as a `$n` parameter: the field of SQL-syntax `extract`
+/// and the form of `normalize(x, NFC)` / `x IS NFC NORMALIZED`. The tree is walked
+/// generically (as JSON), so no node type is missed.
+pub(crate) fn verbatim_consts(parsed: &pg_query::protobuf::ParseResult) -> Vec<usize> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<usize>) {
+        use serde_json::Value;
+        match v {
+            Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            Value::Object(map) => {
+                if let Some(Value::Object(f)) = map.get("FuncCall") {
+                    func_call(f, out);
+                }
+                map.values().for_each(|x| walk(x, out));
+            }
+            _ => {}
+        }
+    }
+    fn func_call(f: &serde_json::Map<String, serde_json::Value>, out: &mut Vec<usize>) {
+        use serde_json::Value;
+        if f.get("funcformat").and_then(Value::as_i64) != Some(COERCE_SQL_SYNTAX) {
+            return;
+        }
+        let name = f
+            .get("funcname")
+            .and_then(Value::as_array)
+            .and_then(|n| n.last())
+            .and_then(|n| n.pointer("/node/String/sval"))
+            .and_then(Value::as_str);
+        let arg = match name {
+            Some("extract") => 0,
+            Some("normalize" | "is_normalized") => 1,
+            _ => return,
+        };
+        let location = f
+            .get("args")
+            .and_then(|a| a.get(arg))
+            .and_then(|a| a.pointer("/node/AConst/location"))
+            .and_then(Value::as_i64)
+            .and_then(|l| usize::try_from(l).ok());
+        out.extend(location);
+    }
+    let mut out = Vec::new();
+    for raw in &parsed.stmts {
+        if let Ok(v) = serde_json::to_value(raw) {
+            walk(&v, &mut out);
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// Turns the string constants at `locations` (from [`verbatim_consts`], e.g.
+/// `extract('day' FROM ts)`) into [`Slot::Verbatim`] and counts them as not
+/// replaced, so their value becomes part of the cache key.
+pub(crate) fn keep_verbatim(a: &mut Aligned, locations: &[usize], sql: &str, literals: &[Literal]) {
+    for &location in locations {
+        let Ok(t) = a.tokens.binary_search_by_key(&location, |t| t.orig) else {
+            continue;
+        };
+        let k = a.tokens[t].k;
+        let Some(slot) = k.checked_sub(a.offset + 1).and_then(|j| a.slots.get_mut(j)) else {
+            continue;
+        };
+        if let Slot::Literal {
+            index,
+            negated: false,
+        } = *slot
+        {
+            if let Some(lit) = literals.get(index as usize) {
+                *slot = Slot::Verbatim(lit.raw(sql).into());
+                if let Some(r) = a.replaced.get_mut(index as usize) {
+                    *r = false;
+                }
+            }
+        }
+    }
 }
 
 /// Original offsets `rewrite` needs mapped to the normalized text, sorted.
@@ -204,6 +316,8 @@ enum Edit {
     List { negated: bool, slot: Slot },
     /// `type $k` → `$k::type`.
     Cast { ty: String },
+    /// `$k` put back as the original text.
+    Verbatim(Box<str>),
     /// `$k` renumbered.
     Param,
 }
@@ -219,6 +333,7 @@ pub(crate) fn rewrite(
     if a.tokens.is_empty() || a.slots.len() < a.tokens.len() {
         return None;
     }
+    let slot_of = |k: usize| k.checked_sub(a.offset + 1).and_then(|i| a.slots.get(i));
     let tok = |orig: usize| {
         a.tokens
             .binary_search_by_key(&orig, |t| t.orig)
@@ -245,7 +360,7 @@ pub(crate) fn rewrite(
         if toks.iter().any(|t| t.at.start < start || t.at.end > end) {
             continue;
         }
-        let elems: Option<Vec<Slot>> = toks.iter().map(|t| a.slots.get(t.k - 1).cloned()).collect();
+        let elems: Option<Vec<Slot>> = toks.iter().map(|t| slot_of(t.k).cloned()).collect();
         let Some(elems) = elems else { continue };
         let Some(rep) = toks.iter().map(|t| t.k).min() else {
             continue;
@@ -272,6 +387,11 @@ pub(crate) fn rewrite(
         }
         edits.push((start..c.at.end, c.k, Edit::Cast { ty }));
     }
+    for t in &a.tokens {
+        if let Some(Slot::Verbatim(text)) = slot_of(t.k) {
+            edits.push((t.at.clone(), t.k, Edit::Verbatim(text.clone())));
+        }
+    }
     if edits.is_empty() {
         return None;
     }
@@ -293,17 +413,27 @@ pub(crate) fn rewrite(
         }
     }
     all.sort_by_key(|e| e.0.start);
-    // New numbers follow the old ones' order.
-    let mut olds: Vec<usize> = all.iter().map(|e| e.1).collect();
+    // New numbers follow the old ones' order, after the statement's own parameters.
+    let mut olds: Vec<usize> = all
+        .iter()
+        .filter(|e| !matches!(e.2, Edit::Verbatim(_)))
+        .map(|e| e.1)
+        .collect();
     olds.sort_unstable();
-    let new_k = |old: usize| olds.binary_search(&old).map(|i| i + 1).unwrap_or(0);
+    let rank = |old: usize| olds.binary_search(&old).map(|i| i + 1).unwrap_or(0);
     let mut slots: Vec<Option<Slot>> = vec![None; olds.len()];
     let mut out = String::with_capacity(normalized.len());
     let mut pos = 0;
     for (range, old, edit) in &all {
         out.push_str(normalized.get(pos..range.start)?);
-        let k = new_k(*old);
-        let slot = slots.get_mut(k.checked_sub(1)?)?;
+        pos = range.end;
+        if let Edit::Verbatim(text) = edit {
+            out.push_str(text);
+            continue;
+        }
+        let r = rank(*old);
+        let slot = slots.get_mut(r.checked_sub(1)?)?;
+        let k = r + a.offset;
         match edit {
             Edit::List { negated, slot: s } => {
                 out.push_str(if *negated { "<> ALL($" } else { "= ANY($" });
@@ -316,15 +446,15 @@ pub(crate) fn rewrite(
                 out.push_str(&k.to_string());
                 out.push_str("::");
                 out.push_str(ty);
-                *slot = a.slots.get(old - 1).cloned();
+                *slot = slot_of(*old).cloned();
             }
             Edit::Param => {
                 out.push('$');
                 out.push_str(&k.to_string());
-                *slot = a.slots.get(old - 1).cloned();
+                *slot = slot_of(*old).cloned();
             }
+            Edit::Verbatim(_) => {}
         }
-        pos = range.end;
     }
     out.push_str(normalized.get(pos..)?);
     let slots: Option<Vec<Slot>> = slots.into_iter().collect();

@@ -259,6 +259,17 @@ fn is_ident_cont(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
 }
 
+/// End of the identifier (unquoted, or a quoted `"…"` one) starting at `i`.
+pub(crate) fn ident_end(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' => Some(skip_quoted_ident(b, i)),
+        c if is_ident_start(c) => {
+            Some(i + 1 + b[i + 1..].iter().take_while(|&&c| is_ident_cont(c)).count())
+        }
+        _ => None,
+    }
+}
+
 /// If a literal or `$n` parameter starts at `i`, its kind and end offset.
 fn literal_start(b: &[u8], i: usize) -> Option<(LiteralKind, usize)> {
     let c = b[i];

@@ -209,10 +209,15 @@ impl WorkloadBuilder {
                             if st.params.is_empty() {
                                 a.params.iter().map(|p| Some(p.clone())).collect()
                             } else {
-                                st.params
+                                // Bound values first, then the literals the normalizer
+                                // numbered after them; the bound ones alone when the
+                                // two do not line up.
+                                let bound: Vec<Option<String>> = st
+                                    .params
                                     .iter()
                                     .map(|p| p.as_ref().map(|c| c.to_string()))
-                                    .collect()
+                                    .collect();
+                                a.full_params(&bound).unwrap_or(bound)
                             }
                         });
                     }
