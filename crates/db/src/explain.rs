@@ -244,6 +244,91 @@ impl ToSql for TextParam<'_> {
     to_sql_checked!();
 }
 
+/// SQLSTATE `indeterminate_datatype`: "could not determine data type of parameter $n".
+const INDETERMINATE_DATATYPE: &str = "42P18";
+
+/// The types declared for a statement's parameters when it is prepared to bind
+/// sampled values as [`TextParam`]s. At first nothing is declared: the server
+/// infers every type from the statement, exactly as for the application. A
+/// parameter whose type cannot be inferred (`jsonb_build_object($1, $2)`,
+/// `$1 IS NULL`, a `$n` used nowhere: normalization replaced a literal whose type
+/// the literal syntax itself gave) fails with 42P18 naming it; [`ParamTypes::learn`]
+/// then declares that one `text` (the type an untyped literal would have taken)
+/// and the caller prepares again, once per such parameter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ParamTypes(Vec<Type>);
+
+impl ParamTypes {
+    /// The types to send when preparing: `unknown` (= unspecified, the server
+    /// infers it) except for the parameters declared `text`; parameters past the
+    /// end are unspecified too.
+    pub(crate) fn types(&self) -> &[Type] {
+        &self.0
+    }
+
+    /// The type to send for parameter `$(i + 1)`.
+    pub(crate) fn get(&self, i: usize) -> Type {
+        self.0.get(i).cloned().unwrap_or(Type::UNKNOWN)
+    }
+
+    /// Whether some parameter is declared.
+    pub(crate) fn any_declared(&self) -> bool {
+        self.0.iter().any(|t| *t != Type::UNKNOWN)
+    }
+
+    /// The parameter list of a `PREPARE name (…) AS` statement declaring these
+    /// types (`(unknown, text)`), or an empty string when nothing is declared.
+    pub(crate) fn prepare_list(&self) -> String {
+        if !self.any_declared() {
+            return String::new();
+        }
+        let names: Vec<&str> = self.0.iter().map(Type::name).collect();
+        format!(" ({})", names.join(", "))
+    }
+
+    /// After a failure with `sqlstate` and `message`: when it is 42P18 naming a
+    /// parameter `$n` with `n <= limit` that is still unspecified, declares `$n` as
+    /// `text` and returns `true` (prepare again); `false` otherwise.
+    pub(crate) fn learn(&mut self, sqlstate: Option<&str>, message: &str, limit: usize) -> bool {
+        if sqlstate != Some(INDETERMINATE_DATATYPE) {
+            return false;
+        }
+        let Some(n) = named_param(message).filter(|n| (1..=limit).contains(n)) else {
+            return false;
+        };
+        if self.get(n - 1) != Type::UNKNOWN {
+            return false;
+        }
+        if self.0.len() < n {
+            self.0.resize(n, Type::UNKNOWN);
+        }
+        self.0[n - 1] = Type::TEXT;
+        true
+    }
+
+    /// [`ParamTypes::learn`] from a driver error.
+    pub(crate) fn learn_from(&mut self, e: &tokio_postgres::Error, limit: usize) -> bool {
+        match e.as_db_error() {
+            Some(db) => self.learn(Some(db.code().code()), db.message(), limit),
+            None => false,
+        }
+    }
+}
+
+/// Largest parameter number PostgreSQL accepts (the protocol counts them in 16 bits).
+pub(crate) const MAX_PARAMS: usize = 65_535;
+
+/// The `n` of the first `$n` in a server message (translations keep `$n`).
+fn named_param(message: &str) -> Option<usize> {
+    message.match_indices('$').find_map(|(at, _)| {
+        let digits: String = message[at + 1..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    })
+}
+
 /// EXPLAIN's output column (`json`, or `text` for other formats) as a string.
 pub(crate) struct RawText(pub(crate) String);
 
@@ -304,16 +389,18 @@ pub(crate) async fn explain_shaped(
         });
     }
     let read_only = kind == StatementKind::Select;
-    let first = contained(client, sql, kind, params, opts, read_only).await?;
+    let mut types = ParamTypes::default();
+    let first = contained(client, sql, kind, params, opts, read_only, &mut types).await?;
     match &first {
         ExplainOutcome::Failed(f) if read_only && f.sqlstate.as_deref() == Some("25006") => {
-            contained(client, sql, kind, params, opts, false).await
+            contained(client, sql, kind, params, opts, false, &mut types).await
         }
         _ => Ok(first),
     }
 }
 
-/// One attempt inside its own transaction, rolled back whatever happens.
+/// [`attempt`], again with a parameter declared `text` for each parameter whose
+/// type the server could not determine (see [`ParamTypes`]).
 async fn contained(
     client: &Client,
     sql: &str,
@@ -321,6 +408,28 @@ async fn contained(
     params: &[Option<String>],
     opts: &ExplainOptions,
     read_only: bool,
+    types: &mut ParamTypes,
+) -> Result<ExplainOutcome, DbError> {
+    loop {
+        let outcome = attempt(client, sql, kind, params, opts, read_only, types).await?;
+        if let ExplainOutcome::Failed(f) = &outcome {
+            if types.learn(f.sqlstate.as_deref(), &f.message, MAX_PARAMS) {
+                continue;
+            }
+        }
+        return Ok(outcome);
+    }
+}
+
+/// One attempt inside its own transaction, rolled back whatever happens.
+async fn attempt(
+    client: &Client,
+    sql: &str,
+    kind: StatementKind,
+    params: &[Option<String>],
+    opts: &ExplainOptions,
+    read_only: bool,
+    types: &ParamTypes,
 ) -> Result<ExplainOutcome, DbError> {
     let begin = if read_only {
         "BEGIN READ ONLY"
@@ -337,7 +446,16 @@ async fn contained(
         TxMode::ReadWriteRolledBack
     };
     let mut generic_prepared = false;
-    let result = inside(client, sql, kind, params, opts, tx, &mut generic_prepared).await;
+    let result = inside(
+        client,
+        sql,
+        kind,
+        (params, types),
+        opts,
+        tx,
+        &mut generic_prepared,
+    )
+    .await;
     let rollback = client.batch_execute("ROLLBACK").await;
     if generic_prepared {
         // PREPARE is not transactional: remove it after the rollback.
@@ -405,7 +523,7 @@ async fn inside(
     client: &Client,
     sql: &str,
     kind: StatementKind,
-    params: &[Option<String>],
+    (params, types): (&[Option<String>], &ParamTypes),
     opts: &ExplainOptions,
     tx: TxMode,
     generic_prepared: &mut bool,
@@ -439,7 +557,7 @@ async fn inside(
         format!("FORMAT JSON{settings}")
     };
     let text = format!("EXPLAIN ({options}) {sql}");
-    let stmt = match client.prepare(&text).await {
+    let stmt = match client.prepare_typed(&text, types.types()).await {
         Ok(s) => s,
         Err(e) => return failure("preparing the statement", e),
     };
@@ -453,8 +571,8 @@ async fn inside(
             sql,
             kind,
             expected,
-            version,
-            settings,
+            (version, settings),
+            types,
             tx,
             generic_prepared,
         )
@@ -490,14 +608,15 @@ async fn inside(
 }
 
 /// The generic plan of a statement with parameters and no values; never executed.
+/// Parameters declared in `types` need `PREPARE`, whatever the server version.
 #[allow(clippy::too_many_arguments)]
 async fn generic(
     client: &Client,
     sql: &str,
     kind: StatementKind,
     expected: usize,
-    version: i32,
-    settings: &str,
+    (version, settings): (i32, &str),
+    types: &ParamTypes,
     tx: TxMode,
     generic_prepared: &mut bool,
 ) -> Result<ExplainOutcome, DbError> {
@@ -511,7 +630,7 @@ async fn generic(
             kind,
         }))
     };
-    if version >= 160_000 {
+    if version >= 160_000 && !types.any_declared() {
         let text = format!("EXPLAIN (GENERIC_PLAN, FORMAT JSON{settings}) {sql}");
         return match client.simple_query(&text).await {
             Ok(msgs) => explained(simple_rows(&msgs)),
@@ -526,7 +645,10 @@ async fn generic(
     }
     // The statement is known to be a single, valid one: it was prepared above.
     if let Err(e) = client
-        .batch_execute(&format!("PREPARE {GENERIC_NAME} AS {sql}"))
+        .batch_execute(&format!(
+            "PREPARE {GENERIC_NAME}{} AS {sql}",
+            types.prepare_list()
+        ))
         .await
     {
         return failure("preparing the generic plan", e);
@@ -553,6 +675,30 @@ fn simple_rows(msgs: &[SimpleQueryMessage]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn indeterminate_parameters_are_declared_text_one_at_a_time() {
+        let mut t = ParamTypes::default();
+        assert!(t.types().is_empty() && !t.any_declared());
+        assert_eq!(t.prepare_list(), "");
+        let msg = "could not determine data type of parameter $3";
+        // Another SQLSTATE, a parameter past the limit: nothing to learn.
+        assert!(!t.learn(Some("42804"), msg, 10));
+        assert!(!t.learn(Some("42P18"), msg, 2));
+        assert!(!t.learn(Some("42P18"), "no parameter named", 10));
+        assert!(t.learn(Some("42P18"), msg, 10));
+        assert_eq!(t.types(), [Type::UNKNOWN, Type::UNKNOWN, Type::TEXT]);
+        assert_eq!((t.get(2), t.get(7)), (Type::TEXT, Type::UNKNOWN));
+        assert_eq!(t.prepare_list(), " (unknown, unknown, text)");
+        // The same parameter again: declaring did not help, give up.
+        assert!(!t.learn(Some("42P18"), msg, 10));
+        // A translated message still names `$n`.
+        let fr = "n'a pas pu déterminer le type de données du paramètre $1";
+        assert!(t.learn(Some("42P18"), fr, 10));
+        assert_eq!(t.types(), [Type::TEXT, Type::UNKNOWN, Type::TEXT]);
+        assert_eq!(named_param("parameter $12 and $3"), Some(12));
+        assert_eq!(named_param("costs $ 5"), None);
+    }
 
     #[test]
     fn outcomes_summarize_in_one_line() {

@@ -384,3 +384,101 @@ async fn writes_are_rolled_back_and_failures_are_clear() {
     .expect("diagnose");
     assert!(ids(&d).contains(&"lint.non_sargable"), "{:?}", ids(&d));
 }
+
+/// Statements as the workload reader normalizes them from an extended-protocol
+/// log (parameters of their own plus inline literals, typed literals, `extract`
+/// fields) are explained with their own bound values followed by their literals;
+/// parameters whose type the server cannot infer (`jsonb_build_object($6, …)`)
+/// are declared `text`, for custom and generic plans alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn normalized_workload_statements_are_explained() {
+    let (_cluster, client) = small_db().await;
+    client
+        .batch_execute(
+            "CREATE TABLE users (id bigint PRIMARY KEY, email text, status text,
+                                 created_at timestamptz NOT NULL DEFAULT now());
+             INSERT INTO users SELECT g, 'u' || g, 'active', now() - g * interval '1 hour'
+               FROM generate_series(1, 500) g;
+             CREATE TABLE sessions (user_id bigint, token text, expires_at timestamptz, data jsonb);
+             CREATE TABLE audit_logs (user_id bigint, action text, entity text, entity_id bigint,
+                                      details jsonb, ip inet);
+             ANALYZE;",
+        )
+        .await
+        .expect("schema");
+    let opts = ExplainOptions::default();
+    let mut normalizer = pgpilot_sql::Normalizer::new();
+    let bound =
+        |v: &[&str]| -> Vec<Option<String>> { v.iter().map(|s| Some((*s).to_string())).collect() };
+    let cases: [(&str, Vec<Option<String>>); 4] = [
+        (
+            "SELECT DISTINCT u.id, u.email FROM users u WHERE u.created_at > NOW() - INTERVAL '7 days' AND u.status = $1 ORDER BY u.id",
+            bound(&["active"]),
+        ),
+        (
+            "INSERT INTO sessions (user_id, token, expires_at, data) VALUES ($1, md5($2), NOW() + INTERVAL '30 days', '{\"a\": 1}')",
+            bound(&["7", "secret"]),
+        ),
+        (
+            "SELECT extract(day FROM created_at), count(*) FROM users WHERE status = $1 AND created_at > date '2020-01-01' GROUP BY 1",
+            bound(&["active"]),
+        ),
+        (
+            "INSERT INTO audit_logs (user_id, action, entity, entity_id, details, ip) VALUES ($1, $2, $3, $4, jsonb_build_object('status', 'shipped', 'items', '2'), '10.0.0.1'::inet + $5)",
+            bound(&["7", "update", "order", "42", "3"]),
+        ),
+    ];
+    for (sql, own) in cases {
+        let a = normalizer.analyze(sql);
+        let params = a.full_params(&own).unwrap_or_else(|| panic!("{a:?}"));
+        let o = explain(&client, &a.normalized, &params, &opts)
+            .await
+            .expect("explain");
+        let p = o
+            .plan()
+            .unwrap_or_else(|| panic!("{} -> {o:?}", a.normalized));
+        assert_eq!((p.mode, p.analyzed), (PlanMode::Custom, true));
+        // Without values: the generic plan, with the same declarations.
+        let o = explain(&client, &a.normalized, &[], &opts)
+            .await
+            .expect("explain");
+        assert_eq!(
+            o.plan().map(|p| p.mode),
+            Some(PlanMode::Generic),
+            "{} -> {o:?}",
+            a.normalized
+        );
+    }
+    let audit = normalizer.analyze(
+        "INSERT INTO audit_logs (user_id, action, entity, entity_id, details, ip) VALUES ($1, $2, $3, $4, jsonb_build_object('status', 'x', 'items', '3'), '10.0.0.2'::inet + $5)",
+    );
+    assert!(
+        audit
+            .normalized
+            .contains("jsonb_build_object($6, $7, $8, $9)"),
+        "{}",
+        audit.normalized
+    );
+    // Everything was rolled back.
+    let rows: i64 = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM sessions) + (SELECT count(*) FROM audit_logs)",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(rows, 0);
+    // A bad value for an inferred parameter is still reported as such.
+    let params = audit
+        .full_params(&bound(&["7", "update", "order", "42", "not a number"]))
+        .expect("aligned");
+    let f = failed(
+        &explain(&client, &audit.normalized, &params, &opts)
+            .await
+            .expect("explain"),
+    )
+    .clone();
+    assert_eq!(f.kind, FailureKind::BadParameter, "{f}");
+    still_usable(&client).await;
+}

@@ -2,8 +2,9 @@
 //! real timings, a useless one is not, an index that makes the planner walk the
 //! wrong order is caught as a regression, the write overhead is measured, nothing
 //! is left behind on the target (or on staging), the size limit is enforced
-//! unless forced, and an index PostgreSQL cannot use inside its own building
-//! transaction is reported instead of being judged.
+//! unless forced, an index PostgreSQL cannot use inside its own building
+//! transaction is reported instead of being judged, and each index is measured
+//! with the plan's other indexes its queries could use already in place.
 
 use pgpilot_advisor::{
     AdvicePlan, AdviseSettings, DatabaseIdentity, IndexDef, IndexKey, PlanQuery, Recommendation,
@@ -46,14 +47,18 @@ fn query(id: &str, sql: &str, calls: f64, samples: &[&[&str]]) -> PlanQuery {
 }
 
 fn recommendation(table: &str, column: &str, served: &[&PlanQuery]) -> Recommendation {
-    let index = IndexDef::btree("public", table, vec![IndexKey::column(column)]);
+    recommendation_on(table, vec![IndexKey::column(column)], served)
+}
+
+fn recommendation_on(table: &str, keys: Vec<IndexKey>, served: &[&PlanQuery]) -> Recommendation {
+    let index = IndexDef::btree("public", table, keys);
     let name = index.suggested_name();
     Recommendation {
         ddl: index.create_sql(&name, true, true),
         rollback_ddl: index.drop_sql(&name),
         name,
         table: format!("public.{table}"),
-        columns: vec![column.into()],
+        columns: index.keys.iter().map(IndexKey::sql).collect(),
         kind: index.kind(),
         size_bytes: 0,
         queries: served
@@ -279,7 +284,22 @@ async fn indexes_are_proved_with_real_builds_and_nothing_is_left_behind() {
     assert!(v.write_slowdown.is_some(), "{}", v.note);
     assert!(v.note.contains("write overhead"), "{}", v.note);
     assert!(v.note.contains("failed and were not counted"), "{}", v.note);
-    assert!(v.note.contains("held the SHARE lock"), "{}", v.note);
+    assert!(
+        v.note.contains("held the SHARE lock on public.t"),
+        "{}",
+        v.note
+    );
+    // Measured with the rest of the plan on t in place: the later ones (not
+    // judged yet) are the context of the first.
+    assert!(
+        v.note
+            .contains("measured with public.t_low_idx, public.t_x_idx in place"),
+        "{}",
+        v.note
+    );
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, VerifyEvent::ContextBuilt { index, .. } if index == "t_x_idx")));
 
     // (b) An index on a column only used by a whole-table read: never used.
     let v = verification(&p, "t_low_idx");
@@ -287,9 +307,17 @@ async fn indexes_are_proved_with_real_builds_and_nothing_is_left_behind() {
     assert!(v.queries.iter().all(|q| !q.uses_index), "{v:#?}");
 
     // The ORDER BY x LIMIT index: used, and slower for real.
+    // Slower than with the context alone (the verified t_c_idx; not the
+    // no-gain t_low_idx).
     let v = verification(&p, "t_x_idx");
     assert_eq!(v.status, VerifyStatus::Regression, "{v:#?}");
     assert!(v.note.contains("q_r"), "{}", v.note);
+    assert!(
+        v.note.contains("measured with public.t_c_idx in place"),
+        "{}",
+        v.note
+    );
+    assert!(!v.note.contains("t_low_idx"), "{}", v.note);
     let m = &v.queries[0];
     assert!(
         m.uses_index && m.after.median_ms > m.before.median_ms,
@@ -331,6 +359,7 @@ async fn indexes_are_proved_with_real_builds_and_nothing_is_left_behind() {
     assert_eq!(v.status, VerifyStatus::Verified, "{v:#?}");
     assert!(v.method.contains("staging"), "{}", v.method);
     assert!(v.real_size_bytes > 0);
+    assert!(!v.note.contains("measured with"), "{}", v.note);
     assert_eq!(table_state(&staging, "t").await, staging_before);
     assert_eq!(table_state(&client, "t").await, before_state);
 }
@@ -431,4 +460,187 @@ async fn table_state_h(client: &Client) -> (Vec<String>, i64, ()) {
         .expect("count")
         .get(0);
     (names, rows, ())
+}
+
+/// `a` (narrow) and `b` (wide rows, one per `a`): 10 % of `a` was created in the
+/// last day, `score` is uncorrelated with it. Without an index on `b(a_id)` the
+/// planner hashes the filtered `a` and probes it with a sequential scan of `b`,
+/// then sorts: an ordered index on `a` is of no use. With it, it walks the
+/// ordered index and probes `b` through its index for 20 rows. `c` is unrelated.
+const AB_SETUP: &str = "
+    CREATE TABLE a (id int PRIMARY KEY, created timestamptz NOT NULL, score int NOT NULL);
+    INSERT INTO a
+    SELECT g, now() - (g % 100) * interval '0.1 day' - interval '1 minute',
+           (g::bigint * 7919 % 100003)::int
+    FROM generate_series(1, 100000) g;
+    CREATE TABLE b (id int PRIMARY KEY, a_id int NOT NULL, payload text);
+    INSERT INTO b
+    SELECT g, 1 + (g::bigint * 104729 % 100000)::int, repeat(md5(g::text), 10)
+    FROM generate_series(1, 100000) g;
+    CREATE TABLE c (id int PRIMARY KEY, v int NOT NULL);
+    INSERT INTO c SELECT g, g FROM generate_series(1, 50000) g;
+";
+
+/// Loads [`AB_SETUP`], then vacuums (outside a transaction block).
+async fn load_ab(client: &Client) {
+    client.batch_execute(AB_SETUP).await.expect("load a, b, c");
+    for t in ["a", "b", "c"] {
+        client
+            .batch_execute(&format!("VACUUM ANALYZE {t}"))
+            .await
+            .expect("vacuum");
+    }
+}
+
+/// Index names on a, b and c.
+async fn ab_indexes(client: &Client) -> Vec<String> {
+    client
+        .query(
+            "SELECT indexname::text FROM pg_indexes WHERE tablename IN ('a', 'b', 'c') \
+             ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("pg_indexes")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+fn context_builds(events: &[VerifyEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            VerifyEvent::ContextBuilt { index, .. } => Some(index.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_is_measured_with_the_rest_of_the_plan_in_place() {
+    let cluster = Cluster::start(ClusterOptions {
+        extensions: vec![],
+        ..ClusterOptions::default()
+    })
+    .expect("start a PostgreSQL cluster");
+    cluster.create_database("app").expect("create app");
+    cluster.create_database("staging").expect("create staging");
+    let (spec, client) = connect(&cluster, "app").await;
+    let (staging_spec, staging) = connect(&cluster, "staging").await;
+    load_ab(&client).await;
+    load_ab(&staging).await;
+
+    let q_ab = query(
+        "q_ab",
+        "SELECT * FROM a LEFT JOIN b ON b.a_id = a.id \
+         WHERE a.created > now() - interval '1 day' ORDER BY a.score DESC LIMIT 20",
+        100.0,
+        &[],
+    );
+    let q_c = query("q_c", "SELECT * FROM c WHERE v = $1", 100.0, &[&["4242"]]);
+    let rec_b = recommendation("b", "a_id", &[&q_ab]);
+    let rec_a = recommendation_on(
+        "a",
+        vec![IndexKey::column_desc("score"), IndexKey::column("created")],
+        &[&q_ab],
+    );
+    let rec_c = recommendation("c", "v", &[&q_c]);
+    let (name_a, name_b) = (rec_a.name.clone(), rec_b.name.clone());
+    let queries = vec![q_ab, q_c];
+    let indexes_before = ab_indexes(&client).await;
+
+    // Alone (what verify used to do), the ordered index on a is not even used.
+    let mut alone = plan(vec![rec_a.clone()], queries.clone());
+    verify_plan(&spec, None, &mut alone, &options(""), &mut |_| {})
+        .await
+        .expect("verify");
+    let v = verification(&alone, &name_a);
+    assert_eq!(v.status, VerifyStatus::NoGain, "{v:#?}");
+    assert!(v.note.contains("did not use"), "{}", v.note);
+
+    // In the plan: b(a_id) first, measured with the later a index in place; the
+    // a index then measured with the verified b(a_id) in place. Both pay off.
+    let recs = vec![rec_b.clone(), rec_a.clone(), rec_c.clone()];
+    let mut p = plan(recs.clone(), queries.clone());
+    let mut events = Vec::new();
+    let summary = verify_plan(&spec, None, &mut p, &options(""), &mut |e| events.push(e))
+        .await
+        .expect("verify");
+    assert_eq!(summary.verified, 3, "{summary:?} {:#?}", p.recommendations);
+    let v = verification(&p, &name_b);
+    assert_eq!(v.status, VerifyStatus::Verified, "{v:#?}");
+    assert!(
+        v.note
+            .contains(&format!("measured with public.{name_a} in place")),
+        "{}",
+        v.note
+    );
+    let v = verification(&p, &name_a);
+    assert_eq!(v.status, VerifyStatus::Verified, "{v:#?}");
+    assert!(v.queries[0].uses_index && v.gain > 0.5, "{v:#?}");
+    assert!(
+        v.note
+            .contains(&format!("measured with public.{name_b} in place")),
+        "{}",
+        v.note
+    );
+    // The locks of the context's table are said, in the method and the note.
+    assert!(
+        v.method.contains("SHARE locks on public.a, public.b"),
+        "{}",
+        v.method
+    );
+    assert!(
+        v.note.contains("held SHARE locks on public.a, public.b"),
+        "{}",
+        v.note
+    );
+    // c's query reads neither a nor b: no context built for it, and its own
+    // index is nobody's context.
+    let v = verification(&p, "c_v_idx");
+    assert_eq!(v.status, VerifyStatus::Verified, "{v:#?}");
+    assert!(!v.note.contains("measured with"), "{}", v.note);
+    assert_eq!(context_builds(&events), [name_a.clone(), name_b.clone()]);
+    assert_eq!(ab_indexes(&client).await, indexes_before);
+
+    // A context index on a table above the size limit is left out, and said so.
+    let limited = VerifyOptions {
+        max_table_bytes: 16 * 1024 * 1024,
+        ..options("")
+    };
+    let mut p = plan(vec![rec_a.clone(), rec_b.clone()], queries.clone());
+    verify_plan(&spec, None, &mut p, &limited, &mut |_| {})
+        .await
+        .expect("verify");
+    let v = verification(&p, &name_a);
+    assert_eq!(v.status, VerifyStatus::NoGain, "{v:#?}");
+    assert!(
+        v.note.contains(&format!(
+            "measured without public.{name_b}: table public.b is"
+        )),
+        "{}",
+        v.note
+    );
+    assert_eq!(verification(&p, &name_b).status, VerifyStatus::Skipped);
+
+    // On staging: the same verdicts; b(a_id) is kept from its own measurement
+    // as the context of the next one (built as context only once: the a index),
+    // and everything is dropped at the end.
+    let staging_before = ab_indexes(&staging).await;
+    let mut p = plan(recs, queries);
+    let mut events = Vec::new();
+    verify_plan(&spec, Some(&staging_spec), &mut p, &options(""), &mut |e| {
+        events.push(e)
+    })
+    .await
+    .expect("verify on staging");
+    for name in [&name_b, &name_a] {
+        let v = verification(&p, name);
+        assert_eq!(v.status, VerifyStatus::Verified, "{v:#?}");
+        assert!(v.note.contains("measured with public."), "{}", v.note);
+    }
+    assert_eq!(context_builds(&events), std::slice::from_ref(&name_a));
+    assert_eq!(ab_indexes(&staging).await, staging_before);
+    assert_eq!(ab_indexes(&client).await, indexes_before);
 }

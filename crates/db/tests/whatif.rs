@@ -657,3 +657,89 @@ fn hypopg_not_created_is_reported_clearly() {
     rt.block_on(async move { drop(w) });
     assert!(matches!(status(&spec), HypoStatus::Installed { .. }));
 }
+
+/// Parameters whose type PostgreSQL cannot infer: normalization replaced string
+/// literals the application passed to `jsonb_build_object` (VARIADIC "any"), and
+/// `EXPLAIN` of the normalized statement fails with 42P18 ("could not determine
+/// data type of parameter $6"). Both planners declare such parameters `text` and
+/// plan again, then remember it for the statement; the other parameters keep the
+/// types the server infers (`$5` is a bigint added to an inet).
+#[test]
+fn parameters_of_undeterminable_type_are_planned_as_text() {
+    let cluster = cluster();
+    cluster.create_database("audit").expect("create database");
+    cluster
+        .psql(
+            "audit",
+            "CREATE TABLE audit_logs (
+                 id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                 user_id bigint NOT NULL, action text NOT NULL, entity text NOT NULL,
+                 entity_id bigint NOT NULL, details jsonb, ip inet);
+             INSERT INTO audit_logs (user_id, action, entity, entity_id)
+             SELECT g % 5000, 'login', 'user', g FROM generate_series(1, 50000) g;",
+        )
+        .expect("load the schema");
+    cluster
+        .psql("audit", "VACUUM ANALYZE audit_logs")
+        .expect("vacuum analyze");
+    let spec = ConnSpec::parse(&cluster.url("audit")).expect("cluster URL");
+    let insert = "INSERT INTO audit_logs (user_id, action, entity, entity_id, details, ip) \
+                  VALUES ($1, $2, $3, $4, jsonb_build_object($6, $7, $8, $9), $10::inet + $5)";
+    let insert_params = p(&[
+        "7", "update", "order", "42", "3", "status", "shipped", "items", "2", "10.0.0.1",
+    ]);
+    let select = "SELECT id, jsonb_build_object($2, action) FROM audit_logs WHERE user_id = $1";
+    let select_params = p(&["4242", "what"]);
+    let by_user = [IndexDef::btree(
+        "public",
+        "audit_logs",
+        vec![IndexKey::column("user_id")],
+    )];
+
+    let check = |w: &mut dyn WhatIf| {
+        let before = w.plans_made();
+        let planned = w
+            .plan(insert, &insert_params, none())
+            .expect("planned with $6..$9 declared text");
+        assert!(planned.total_cost > 0.0, "{planned:?}");
+        let attempts = w.plans_made() - before;
+        assert!(attempts > 1, "the first plan is retried: {attempts}");
+        // Learned: the same statement is planned in one go from now on.
+        let before = w.plans_made();
+        w.plan(insert, &insert_params, none()).expect("plan again");
+        assert_eq!(w.plans_made() - before, 1);
+
+        // A bad value for an inferred parameter is still the server's error.
+        let mut bad = insert_params.clone();
+        bad[4] = Some("not a number".into());
+        match w.plan(insert, &bad, none()) {
+            Err(WhatIfError::Query(m)) => assert!(m.contains("bigint"), "{m}"),
+            other => panic!("expected a bad value to fail, got {other:?}"),
+        }
+
+        // Real values, hypothetical index: used, with the retry in between.
+        let seq = w.plan(select, &select_params, none()).expect("plan");
+        assert!(seq.used_hypothetical.is_empty(), "{seq:?}");
+        let indexed = w
+            .plan(select, &select_params, with(&by_user))
+            .expect("plan with the index");
+        assert_eq!(indexed.used_hypothetical, vec![0], "{indexed:?}");
+        assert!(indexed.total_cost < seq.total_cost, "{seq:?} {indexed:?}");
+    };
+
+    let mut hypo = HypoWhatIf::connect(&spec, WhatIfOptions::default()).expect("HypoPG what-if");
+    check(&mut hypo);
+    let mut real = RealTxWhatIf::connect(&spec, WhatIfOptions::default()).expect("real-tx what-if");
+    check(&mut real);
+    // The real-tx transaction survived the failed attempts: nothing was left behind.
+    real.close().expect("rolled back");
+    assert_eq!(
+        cluster
+            .psql(
+                "audit",
+                "SELECT count(*) FROM audit_logs WHERE details IS NOT NULL"
+            )
+            .expect("count"),
+        "0"
+    );
+}

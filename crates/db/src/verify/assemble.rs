@@ -20,13 +20,15 @@ pub(super) fn push_note(note: &mut String, more: String) {
     note.push_str(&more);
 }
 
-/// The verification from both phases.
+/// The verification from both phases; `context_note` (what was in place, see
+/// [`super::context`]) follows the verdict's own note.
 pub(super) fn assemble(
     job: &Job<'_>,
     opts: &VerifyOptions,
     before: &Before,
     after: &After,
     build_ms: f64,
+    context_note: &str,
 ) -> Verification {
     let mut measured = Vec::new();
     let mut notes = Vec::new();
@@ -81,6 +83,7 @@ pub(super) fn assemble(
     let j = judge(&measured, &opts.rules());
     let (write_slowdown, write_note) = write_overhead(job, opts, before, after);
     let mut note = j.note;
+    push_note(&mut note, context_note.to_string());
     for n in notes {
         push_note(&mut note, n);
     }

@@ -8,6 +8,7 @@ use pgpilot_advisor::{Recommendation, Verification, VerifyStatus};
 use tokio_postgres::Client;
 
 use super::assemble::{assemble, push_note};
+use super::context::{self, Context, InPlace, Staged};
 use super::measure::{self, BatchTimes, QueryPhase, Sampled, WritePlan};
 use super::verdict::{human_bytes, ms};
 use super::{VerifyEvent, VerifyOptions};
@@ -19,6 +20,8 @@ pub(super) struct Job<'a> {
     pub(super) served: Vec<Sampled>,
     pub(super) writes: Vec<Sampled>,
     pub(super) method: String,
+    /// The plan's other indexes to have in place while measuring.
+    pub(super) context: Context,
 }
 
 impl Job<'_> {
@@ -34,10 +37,6 @@ impl Job<'_> {
             verified_at: opts.now.clone(),
             note,
         }
-    }
-
-    fn create_sql(&self) -> String {
-        self.rec.index.create_sql(&self.rec.name, false, false)
     }
 }
 
@@ -79,7 +78,11 @@ async fn rollback<T>(
 }
 
 /// Size in bytes of a table (heap + TOAST, all partitions), `None` when missing.
-async fn table_bytes(client: &Client, schema: &str, table: &str) -> Result<Option<u64>, DbError> {
+pub(super) async fn table_bytes(
+    client: &Client,
+    schema: &str,
+    table: &str,
+) -> Result<Option<u64>, DbError> {
     let row = client
         .query_opt(
             "SELECT (SELECT COALESCE(sum(pg_table_size(p.relid)), 0) FROM \
@@ -94,7 +97,11 @@ async fn table_bytes(client: &Client, schema: &str, table: &str) -> Result<Optio
 }
 
 /// Whether a relation named `name` exists in `schema`.
-async fn relation_exists(client: &Client, schema: &str, name: &str) -> Result<bool, DbError> {
+pub(super) async fn relation_exists(
+    client: &Client,
+    schema: &str,
+    name: &str,
+) -> Result<bool, DbError> {
     let row = client
         .query_one(
             "SELECT to_regclass(quote_ident($1) || '.' || quote_ident($2)) IS NOT NULL",
@@ -113,7 +120,11 @@ pub(super) struct Built {
     pub(super) check_xmin: bool,
 }
 
-async fn built_index(client: &Client, schema: &str, name: &str) -> Result<Built, DbError> {
+pub(super) async fn built_index(
+    client: &Client,
+    schema: &str,
+    name: &str,
+) -> Result<Built, DbError> {
     let rows = client
         .query(
             "SELECT c.relname::text, pg_relation_size(c.oid), i.indcheckxmin \
@@ -225,14 +236,21 @@ async fn measure_after(
 }
 
 /// The outcome of a build attempt.
-enum Build {
+pub(super) enum Build {
     Done(f64),
     Failed(String),
 }
 
-async fn build(client: &Client, job: &Job<'_>, opts: &VerifyOptions) -> Result<Build, DbError> {
+pub(super) async fn build(
+    client: &Client,
+    rec: &Recommendation,
+    opts: &VerifyOptions,
+) -> Result<Build, DbError> {
     let started = Instant::now();
-    match client.batch_execute(&job.create_sql()).await {
+    match client
+        .batch_execute(&rec.index.create_sql(&rec.name, false, false))
+        .await
+    {
         Ok(()) => Ok(Build::Done(started.elapsed().as_secs_f64() * 1000.0)),
         Err(e) => {
             let err = DbError::query("building the index", e);
@@ -243,7 +261,7 @@ async fn build(client: &Client, job: &Job<'_>, opts: &VerifyOptions) -> Result<B
                 Some("55P03") => format!(
                     "could not take the SHARE lock on {} within {} ms (lock_timeout): \
                      transactions were writing to it",
-                    job.rec.table,
+                    rec.table,
                     opts.lock_timeout.as_millis()
                 ),
                 Some("57014") => format!(
@@ -257,7 +275,8 @@ async fn build(client: &Client, job: &Job<'_>, opts: &VerifyOptions) -> Result<B
     }
 }
 
-/// Measures on the target inside one transaction that is always rolled back.
+/// Measures on the target inside one transaction that is always rolled back:
+/// the context first (see [`context`]), then before, the index, after.
 pub(super) async fn on_target(
     client: &Client,
     job: &Job<'_>,
@@ -293,9 +312,10 @@ pub(super) async fn on_target(
     }
     begin(client, opts).await?;
     let body = async {
+        let in_place = context::build_in_transaction(client, &job.context, opts, progress).await?;
         let before = measure_before(client, job, opts).await?;
-        let locked = Instant::now();
-        let build_ms = match build(client, job, opts).await? {
+        let locked = in_place.started.unwrap_or_else(Instant::now);
+        let build_ms = match build(client, job.rec, opts).await? {
             Build::Done(ms) => ms,
             Build::Failed(note) => return Ok(Err(note)),
         };
@@ -314,33 +334,59 @@ pub(super) async fn on_target(
         }
         let after = measure_after(client, job, opts, &before, built).await?;
         let held = locked.elapsed().as_secs_f64() * 1000.0;
-        Ok(Ok((before, after, build_ms, held)))
+        Ok(Ok((in_place, before, after, build_ms, held)))
     };
     let result = body.await;
     match rollback(client, result).await? {
         Err(e) | Ok(Err(e)) => Ok(job.skipped(opts, e)),
-        Ok(Ok((before, after, build_ms, held))) => {
-            let mut v = assemble(job, opts, &before, &after, build_ms);
-            push_note(
-                &mut v.note,
-                format!(
-                    "held the SHARE lock on {} for {} ms",
-                    job.rec.table,
-                    ms(held)
-                ),
+        Ok(Ok((in_place, before, after, build_ms, held))) => {
+            let mut v = assemble(
+                job,
+                opts,
+                &before,
+                &after,
+                build_ms,
+                &in_place.note(&job.context),
             );
+            push_note(&mut v.note, lock_note(job, &in_place, held));
             Ok(v)
         }
     }
 }
 
-/// Measures on staging: before in a rolled-back transaction, a committed plain
-/// build, after in another rolled-back transaction, then the index is dropped.
+/// How long the SHARE locks were held, and on which tables.
+fn lock_note(job: &Job<'_>, in_place: &InPlace, held_ms: f64) -> String {
+    let mut tables = vec![job.rec.table.clone()];
+    for t in &in_place.locked_tables {
+        if !tables.contains(t) {
+            tables.push(t.clone());
+        }
+    }
+    if tables.len() == 1 {
+        format!(
+            "held the SHARE lock on {} for {} ms",
+            job.rec.table,
+            ms(held_ms)
+        )
+    } else {
+        format!(
+            "held SHARE locks on {} for {} ms",
+            tables.join(", "),
+            ms(held_ms)
+        )
+    }
+}
+
+/// Measures on staging: the context made current ([`Staged::sync`]), before in a
+/// rolled-back transaction, a committed plain build, after in another
+/// rolled-back transaction. The index stays built (in `staged`) until a later
+/// recommendation does not want it or the run ends.
 pub(super) async fn on_staging(
     client: &Client,
     job: &Job<'_>,
     opts: &VerifyOptions,
     progress: &mut (dyn FnMut(VerifyEvent) + Send),
+    staged: &mut Staged,
 ) -> Result<Verification, DbError> {
     let (schema, table) = (&job.rec.index.schema, &job.rec.index.table);
     if table_bytes(client, schema, table).await?.is_none() {
@@ -349,7 +395,7 @@ pub(super) async fn on_staging(
             format!("table {} does not exist on staging", job.rec.table),
         ));
     }
-    if relation_exists(client, schema, &job.rec.name).await? {
+    if !staged.has(&job.rec.name) && relation_exists(client, schema, &job.rec.name).await? {
         return Ok(job.skipped(
             opts,
             format!(
@@ -359,43 +405,43 @@ pub(super) async fn on_staging(
             ),
         ));
     }
+    // Drops our build of this index, if any, with everything not in its context.
+    let in_place = staged.sync(client, &job.context, opts, progress).await?;
     begin(client, opts).await?;
     let result = measure_before(client, job, opts).await;
     let before = match rollback(client, result).await? {
         Ok(b) => b,
         Err(e) => return Ok(job.skipped(opts, e)),
     };
-    let build_ms = match build(client, job, opts).await? {
+    let build_ms = match build(client, job.rec, opts).await? {
         Build::Done(ms) => ms,
         // A failed plain CREATE INDEX is rolled back: nothing to drop (and a
         // relation of that name, if any, is not ours).
         Build::Failed(note) => return Ok(job.skipped(opts, note)),
     };
+    staged.add(job.rec);
     progress(VerifyEvent::Built {
         index: job.rec.name.clone(),
         build_ms,
     });
-    let measured = async {
-        begin(client, opts).await?;
-        let result = async {
-            let built = built_index(client, schema, &job.rec.name).await?;
-            measure_after(client, job, opts, &before, built).await
-        }
-        .await;
-        rollback(client, result).await
+    begin(client, opts).await?;
+    let result = async {
+        let built = built_index(client, schema, &job.rec.name).await?;
+        measure_after(client, job, opts, &before, built).await
     }
     .await;
-    // Drop it whatever happened (unless the connection is gone).
-    let dropped = match &measured {
-        Err(e) if e.is_connection_lost() => Ok(()),
-        _ => drop_index(client, job, opts).await,
-    };
-    let after = match measured? {
+    let after = match rollback(client, result).await? {
         Ok(a) => a,
         Err(e) => return Ok(job.skipped(opts, e)),
     };
-    dropped?;
-    let mut v = assemble(job, opts, &before, &after, build_ms);
+    let mut v = assemble(
+        job,
+        opts,
+        &before,
+        &after,
+        build_ms,
+        &in_place.note(&job.context),
+    );
     if after.built.check_xmin && !v.queries.iter().any(|q| q.uses_index) {
         push_note(
             &mut v.note,
@@ -405,29 +451,6 @@ pub(super) async fn on_staging(
         );
     }
     Ok(v)
-}
-
-/// Drops the staging index (`DROP INDEX CONCURRENTLY IF EXISTS`), waiting for
-/// locks as long as a statement may run rather than leaving it behind.
-async fn drop_index(client: &Client, job: &Job<'_>, opts: &VerifyOptions) -> Result<(), DbError> {
-    let context = format!(
-        "dropping index {} on staging (drop it by hand if it is still there)",
-        job.rec.name
-    );
-    let set = |d: Duration| format!("SET lock_timeout = '{}'", millis(d));
-    client
-        .batch_execute(&set(opts.statement_timeout))
-        .await
-        .map_err(|e| DbError::query(context.as_str(), e))?;
-    let dropped = client
-        .batch_execute(&job.rec.index.drop_sql(&job.rec.name))
-        .await
-        .map_err(|e| DbError::query(context.as_str(), e));
-    let restored = client
-        .batch_execute(&set(opts.lock_timeout))
-        .await
-        .map_err(|e| DbError::query("restoring lock_timeout on staging", e));
-    dropped.and(restored)
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! TIMING OFF, FORMAT JSON)` run inside a savepoint that is rolled back right
 //! after, within a transaction the caller opened (so a write never persists and
 //! a failing statement never aborts the enclosing transaction). Parameter samples
-//! are bound as TEXT values, exactly as [`crate::explain`] does.
+//! are bound as TEXT values, exactly as [`crate::explain`] does (a parameter whose
+//! type the server cannot infer is declared `text`, see [`ParamTypes`]).
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,7 @@ use serde_json::Value;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement};
 
-use crate::explain::{RawText, TextParam};
+use crate::explain::{ParamTypes, RawText, TextParam, MAX_PARAMS};
 use crate::DbError;
 
 const SAVEPOINT: &str = "SAVEPOINT pgpilot_verify";
@@ -78,7 +79,8 @@ async fn exec(client: &Client, sql: &str, context: &str) -> Result<(), DbError> 
 }
 
 /// Prepares `EXPLAIN (…) sql` inside a savepoint (a parse error would otherwise
-/// abort the enclosing transaction).
+/// abort the enclosing transaction), declaring `text` each parameter whose type
+/// the server cannot determine.
 async fn prepare(
     client: &Client,
     sql: &str,
@@ -89,16 +91,23 @@ async fn prepare(
     } else {
         "FORMAT JSON"
     };
-    exec(client, SAVEPOINT, "setting a savepoint").await?;
-    match client.prepare(&format!("EXPLAIN ({options}) {sql}")).await {
-        Ok(s) => {
-            exec(client, RELEASE, "releasing a savepoint").await?;
-            Ok(Ok(s))
-        }
-        Err(e) => {
-            let f = classify("preparing a statement", e)?;
-            exec(client, UNDO, "rolling back to a savepoint").await?;
-            Ok(Err(f))
+    let text = format!("EXPLAIN ({options}) {sql}");
+    let mut types = ParamTypes::default();
+    loop {
+        exec(client, SAVEPOINT, "setting a savepoint").await?;
+        match client.prepare_typed(&text, types.types()).await {
+            Ok(s) => {
+                exec(client, RELEASE, "releasing a savepoint").await?;
+                return Ok(Ok(s));
+            }
+            Err(e) => {
+                let retry = types.learn_from(&e, MAX_PARAMS);
+                let f = classify("preparing a statement", e)?;
+                exec(client, UNDO, "rolling back to a savepoint").await?;
+                if !retry {
+                    return Ok(Err(f));
+                }
+            }
         }
     }
 }

@@ -3,15 +3,25 @@
 //! For every [`Recommendation`] of an [`AdvicePlan`], [`verify_plan`] builds the
 //! index for real and measures, and writes a [`Verification`] into the plan:
 //!
-//! - **Where.** With a staging database, the index is built there with a plain
-//!   `CREATE INDEX` (committed) and dropped after measuring; the target is not
-//!   touched. Without one, everything happens on the target inside ONE
-//!   transaction that is always rolled back (`BEGIN; SET LOCAL lock_timeout …;
-//!   measure before; CREATE INDEX; measure after; ROLLBACK`), on every path; a
+//! - **Context.** Each recommendation is measured with the rest of the plan that
+//!   its served queries could use already in place (see `context`): the plan's
+//!   other indexes on a table those queries read, except earlier ones that did
+//!   not come out `verified` in this run. "Before" is the context alone, "after"
+//!   adds the index — what `apply` will produce, since an index can pay off only
+//!   next to another one (an ordered index is useless while the join beside it
+//!   hashes a whole table). The note says what was in place.
+//! - **Where.** With a staging database, the context and the index are built
+//!   there with plain `CREATE INDEX` (committed); the context is kept while the
+//!   next recommendations need it and everything is dropped by the end of the
+//!   run, on every path; the target is not touched. Without one, everything
+//!   happens on the target inside ONE transaction per recommendation that is
+//!   always rolled back (`BEGIN; SET LOCAL lock_timeout …; CREATE INDEX <context>
+//!   …; measure before; CREATE INDEX; measure after; ROLLBACK`), on every path; a
 //!   dropped future drops the connection, which the server rolls back too. The
-//!   plain build holds a SHARE lock on the table from the build to the rollback
-//!   (writes wait; reads do not), so tables above
-//!   [`VerifyOptions::max_table_bytes`] are refused unless
+//!   plain builds hold SHARE locks on the index's table and on the context's
+//!   tables from the first build to the rollback (writes wait; reads do not), so
+//!   tables above [`VerifyOptions::max_table_bytes`] are refused (a context index
+//!   on such a table is left out, and the note says so) unless
 //!   [`VerifyOptions::force`].
 //! - **Queries.** The recommendation's served queries, with their parameter
 //!   samples bound as TEXT values, each run with `EXPLAIN (ANALYZE, TIMING OFF,
@@ -21,21 +31,22 @@
 //!   Every run is inside a savepoint rolled back right after, so writes never
 //!   persist and a failure never aborts the enclosing transaction.
 //! - **Verdict.** See [`judge`]: `regression` when a query using the index got
-//!   slower beyond the tolerance and its noise, `verified` when the calls-weighted
-//!   gain reaches `min_gain`, `no_gain` otherwise, `skipped` when nothing could be
-//!   measured.
+//!   slower (than with the context alone) beyond the tolerance and its noise,
+//!   `verified` when the calls-weighted gain reaches `min_gain`, `no_gain`
+//!   otherwise, `skipped` when nothing could be measured.
 //! - **Costs.** The real index size, the build time, and the write overhead: a
 //!   batch of the workload's INSERT / UPDATE / DELETE on the table (with their
 //!   samples, each execution rolled back) timed before and after the build.
 //!
-//! Each recommendation is measured on its own, against the database as it is
-//! (the other recommendations are not built at the same time). It is `skipped`,
-//! with the reason in its note, when the table is too big, an index of that name
-//! exists, the SHARE lock is not obtained within `lock_timeout`, the build fails
-//! or times out, or PostgreSQL marks the new index `indcheckxmin` (recently dead
-//! HOT chains: the building transaction itself cannot use it — use staging).
+//! A recommendation is `skipped`, with the reason in its note, when the table is
+//! too big, an index of that name exists, the SHARE lock is not obtained within
+//! `lock_timeout`, the build fails or times out, or PostgreSQL marks the new
+//! index `indcheckxmin` (recently dead HOT chains: the building transaction
+//! itself cannot use it — use staging). A context index that cannot be built
+//! for one of these reasons is left out of the measurement and named in the note.
 
 mod assemble;
+mod context;
 mod flow;
 mod measure;
 mod verdict;
@@ -44,8 +55,10 @@ mod workload;
 use std::time::{Duration, Instant};
 
 use pgpilot_advisor::{AdvicePlan, Recommendation, Verification, VerifyStatus};
+use tokio_postgres::Client;
 
 use crate::{ConnSpec, DbError};
+use context::{Context, Staged, Where};
 use flow::{millis, on_staging, on_target, Job};
 use verdict::ms;
 
@@ -59,10 +72,13 @@ pub struct VerifyOptions {
     /// Least calls-weighted relative gain for `verified` (default 0.10).
     pub min_gain: f64,
     /// A query using the index is a regression when its median grows by more than
-    /// this fraction *and* by more than its spread before the index (default 0.10).
+    /// this fraction *and* by more than its spread before the index (default
+    /// 0.10); a sub-millisecond query must also grow by 0.5 ms or more (see
+    /// [`regressed`]).
     pub regression_tolerance: f64,
     /// Refuse to build on a target table bigger than this (bytes, heap + TOAST)
-    /// unless [`Self::force`] (default 2 GiB). Not applied on staging.
+    /// unless [`Self::force`] (default 2 GiB); a context index on such a table is
+    /// left out of the measurement. Not applied on staging.
     pub max_table_bytes: u64,
     /// Build on the target even above [`Self::max_table_bytes`].
     pub force: bool,
@@ -128,9 +144,18 @@ pub enum VerifyEvent {
         index: String,
         /// `schema.table`.
         table: String,
-        /// Where and how it is measured (says that the target build holds a
-        /// SHARE lock on the table).
+        /// Where and how it is measured (says that the target builds hold
+        /// SHARE locks on the table and on the context's tables, and names the
+        /// context indexes).
         method: String,
+    },
+    /// One of the plan's other indexes was built as context for the
+    /// recommendation being measured.
+    ContextBuilt {
+        /// Index name.
+        index: String,
+        /// Build time in ms.
+        build_ms: f64,
     },
     /// The index was built.
     Built {
@@ -160,6 +185,9 @@ impl std::fmt::Display for VerifyEvent {
             } => write!(f, "[{position}/{total}] {index}: {method}"),
             VerifyEvent::Built { index, build_ms } => {
                 write!(f, "{index}: built in {} ms", ms(*build_ms))
+            }
+            VerifyEvent::ContextBuilt { index, build_ms } => {
+                write!(f, "  context {index}: built in {} ms", ms(*build_ms))
             }
             VerifyEvent::Finished {
                 index,
@@ -236,8 +264,6 @@ pub async fn verify_plan(
             .await
             .map_err(|e| DbError::query("setting the staging timeouts", e))?;
     }
-    let all_writes = workload::writes(plan);
-    let mut resolver = workload::SchemaResolver::default();
     let mut summary = VerifySummary {
         method: match &place {
             Place::Staging(_) => "staging".into(),
@@ -249,16 +275,66 @@ pub async fn verify_plan(
         skipped: 0,
         seconds: 0.0,
     };
+    let mut staged = Staged::default();
+    let result = verify_each(
+        &client,
+        &place,
+        plan,
+        options,
+        progress,
+        &mut summary,
+        &mut staged,
+    )
+    .await;
+    let cleaned = clean_up(&client, spec, &mut staged, options, result.as_ref().err()).await;
+    result?;
+    cleaned?;
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// The loop of [`verify_plan`]: every recommendation in plan order.
+async fn verify_each(
+    client: &Client,
+    place: &Place,
+    plan: &mut AdvicePlan,
+    options: &VerifyOptions,
+    progress: &mut (dyn FnMut(VerifyEvent) + Send),
+    summary: &mut VerifySummary,
+    staged: &mut Staged,
+) -> Result<(), DbError> {
+    let all_writes = workload::writes(plan);
+    let mut resolver = workload::SchemaResolver::default();
     let total = plan.recommendations.len();
     for position in 0..total {
         let rec = plan.recommendations[position].clone();
+        let served = workload::served(plan, &rec);
+        let mut referenced = match context::referenced_tables(client, &served).await {
+            Ok(r) => r,
+            Err(e) if e.is_connection_lost() => return Err(e),
+            Err(e) => {
+                tracing::warn!(index = %rec.name, error = %e, "tables of the served queries unknown: measuring with the context on its own table only");
+                Default::default()
+            }
+        };
+        referenced.insert((rec.index.schema.clone(), rec.index.table.clone()));
+        let candidates = context::candidates(&plan.recommendations, position, &referenced)
+            .into_iter()
+            .map(|j| plan.recommendations[j].clone())
+            .collect();
+        let vet_where = match place {
+            Place::Target => Where::Target,
+            Place::Staging(_) => Where::Staging(staged),
+        };
+        let ctx = context::vet(client, candidates, vet_where, options).await?;
         let job = Job {
-            served: workload::served(plan, &rec),
+            served,
             writes: resolver
-                .writes_on(&client, &all_writes, &rec.index.schema, &rec.index.table)
+                .writes_on(client, &all_writes, &rec.index.schema, &rec.index.table)
                 .await?,
-            method: place.method(&rec),
+            method: place.method(&rec, &ctx),
             rec: &rec,
+            context: ctx,
         };
         progress(VerifyEvent::Started {
             position: position + 1,
@@ -267,9 +343,9 @@ pub async fn verify_plan(
             table: rec.table.clone(),
             method: job.method.clone(),
         });
-        let v = match &place {
-            Place::Target => on_target(&client, &job, options, progress).await?,
-            Place::Staging(_) => on_staging(&client, &job, options, progress).await?,
+        let v = match place {
+            Place::Target => on_target(client, &job, options, progress).await?,
+            Place::Staging(_) => on_staging(client, &job, options, progress, staged).await?,
         };
         match v.status {
             VerifyStatus::Verified => summary.verified += 1,
@@ -283,8 +359,36 @@ pub async fn verify_plan(
         });
         plan.recommendations[position].verification = Some(v);
     }
-    summary.seconds = started.elapsed().as_secs_f64();
-    Ok(summary)
+    Ok(())
+}
+
+/// Drops the indexes still built on staging, whatever happened; after a lost
+/// connection, through a new one (and, failing that, names them in the log).
+async fn clean_up(
+    client: &Client,
+    spec: &ConnSpec,
+    staged: &mut Staged,
+    options: &VerifyOptions,
+    failure: Option<&DbError>,
+) -> Result<(), DbError> {
+    if staged.names().is_empty() {
+        return Ok(());
+    }
+    if !failure.is_some_and(DbError::is_connection_lost) {
+        return staged.drop_all(client, options).await;
+    }
+    let dropped = match spec.with_application_name("pgpilot verify").connect().await {
+        Ok(fresh) => staged.drop_all(&fresh, options).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = dropped {
+        tracing::warn!(
+            indexes = %staged.names().join(", "),
+            error = %e,
+            "could not drop the verify indexes left on staging: drop them by hand"
+        );
+    }
+    Ok(())
 }
 
 enum Place {
@@ -293,16 +397,32 @@ enum Place {
 }
 
 impl Place {
-    fn method(&self, rec: &Recommendation) -> String {
+    fn method(&self, rec: &Recommendation, ctx: &Context) -> String {
         match self {
-            Place::Target => format!(
+            Place::Target if ctx.build.is_empty() => format!(
                 "rolled-back transaction on target: the plain CREATE INDEX holds a SHARE lock \
                  on {} until the rollback (writes to it wait; reads do not)",
                 rec.table
             ),
-            Place::Staging(url) => {
+            Place::Target => {
+                let mut tables = vec![rec.table.clone()];
+                tables.extend(ctx.other_tables(&rec.table));
+                format!(
+                    "rolled-back transaction on target, with the plan's other indexes its \
+                     queries could use built first ({}): the plain CREATE INDEX statements hold \
+                     SHARE locks on {} until the rollback (writes to them wait; reads do not)",
+                    ctx.names(),
+                    tables.join(", ")
+                )
+            }
+            Place::Staging(url) if ctx.build.is_empty() => {
                 format!("staging ({url}): real CREATE INDEX, dropped after measuring")
             }
+            Place::Staging(url) => format!(
+                "staging ({url}): real CREATE INDEX, dropped after measuring, with the plan's \
+                 other indexes its queries could use in place ({})",
+                ctx.names()
+            ),
         }
     }
 }

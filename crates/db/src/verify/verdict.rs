@@ -11,7 +11,8 @@ pub struct VerdictRules {
     pub min_gain: f64,
     /// Relative slowdown of a query's median beyond which it is a regression
     /// (0.10 = 10 %) — and only when the slowdown also exceeds the query's
-    /// spread (max − min) before the index, so noise on a fast query does not count.
+    /// spread (max − min) before the index, and, for a sub-millisecond query,
+    /// reaches [`SUB_MS_NOISE_MS`], so noise on a fast query does not count.
     pub regression_tolerance: f64,
 }
 
@@ -77,12 +78,24 @@ pub fn weighted_gain(queries: &[MeasuredQuery]) -> f64 {
     }
 }
 
+/// Below this median (ms) before the index, a query is sub-millisecond: its
+/// slowdown must also reach [`SUB_MS_NOISE_MS`] to count.
+pub const SUB_MS_MEDIAN_MS: f64 = 1.0;
+
+/// Least absolute slowdown (ms) of a sub-millisecond query that counts as a
+/// regression: below it, a few tenths of a millisecond of noise (a cache miss, a
+/// context switch) would flag it.
+pub const SUB_MS_NOISE_MS: f64 = 0.5;
+
 /// Whether a query got slower with the index: its median grew by more than
-/// `tolerance` (relative) *and* by more than its spread before the index.
+/// `tolerance` (relative) *and* by more than its spread before the index *and*,
+/// when its median before was under [`SUB_MS_MEDIAN_MS`], by at least
+/// [`SUB_MS_NOISE_MS`].
 pub fn regressed(before: &TimingStats, after: &TimingStats, tolerance: f64) -> bool {
     let slower = after.median_ms - before.median_ms;
     let spread = (before.max_ms - before.min_ms).max(0.0);
-    slower > before.median_ms * tolerance && slower > spread
+    let sub_ms_noise = before.median_ms < SUB_MS_MEDIAN_MS && slower < SUB_MS_NOISE_MS;
+    slower > before.median_ms * tolerance && slower > spread && !sub_ms_noise
 }
 
 /// The verdict over the measured queries of one recommendation:
@@ -301,6 +314,51 @@ mod tests {
             &stats(1.0, 1.0, 1.0),
             0.10
         ));
+    }
+
+    #[test]
+    fn sub_millisecond_noise_is_not_a_regression() {
+        // 0.20 → 0.45 ms: +125 % beyond a tight spread, but only 0.25 ms.
+        assert!(!regressed(
+            &stats(0.20, 0.19, 0.21),
+            &stats(0.45, 0.44, 0.46),
+            0.10
+        ));
+        // 0.9 → 1.3 ms: +0.4 ms, still noise.
+        assert!(!regressed(
+            &stats(0.9, 0.89, 0.91),
+            &stats(1.3, 1.29, 1.31),
+            0.10
+        ));
+        // 0.3 → 0.9 ms: +0.6 ms beyond the spread, a real regression.
+        assert!(regressed(
+            &stats(0.3, 0.29, 0.31),
+            &stats(0.9, 0.89, 0.91),
+            0.10
+        ));
+        // Not sub-ms before: the absolute floor does not apply (+0.3 ms on 1.5 ms).
+        assert!(regressed(
+            &stats(1.5, 1.49, 1.51),
+            &stats(1.8, 1.79, 1.81),
+            0.10
+        ));
+        // The verdict follows: a sub-ms blip with a big gain elsewhere is verified.
+        let blip = q(
+            "blip",
+            1.0,
+            stats(0.1, 0.1, 0.1),
+            stats(0.3, 0.3, 0.3),
+            true,
+        );
+        let big = q(
+            "big",
+            1.0,
+            stats(50.0, 49.0, 51.0),
+            stats(1.0, 1.0, 1.0),
+            true,
+        );
+        let j = judge(&[blip, big], &VerdictRules::default());
+        assert_eq!(j.status, VerifyStatus::Verified, "{}", j.note);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use tokio_postgres::Client;
 
 use super::{
     connect, drop_hidden_sql, explain_json, millis, quote, server_version, summarize, validate,
-    Driver, Failure, IndexNames, NamedIndex, WhatIfConnectError, WhatIfOptions,
+    Driver, Failure, IndexNames, LearnedTypes, NamedIndex, WhatIfConnectError, WhatIfOptions,
 };
 use crate::{ConnSpec, DbError};
 
@@ -135,6 +135,7 @@ struct Inner {
     names: IndexNames,
     sizes: HashMap<IndexDef, u64>,
     plans: u64,
+    param_types: LearnedTypes,
 }
 
 impl HypoWhatIf {
@@ -226,6 +227,7 @@ impl Inner {
             names: IndexNames::default(),
             sizes: HashMap::new(),
             plans: 0,
+            param_types: LearnedTypes::default(),
         })
     }
 
@@ -386,22 +388,31 @@ impl Inner {
         if self.can_hide {
             self.sync_hidden(&hidden).await?;
         }
-        if by_drop {
-            let setup = format!("BEGIN READ WRITE; {}", drop_hidden_sql(&hidden));
-            if let Err(e) = self.client.batch_execute(&setup).await {
-                let err = Failure::of("hiding indexes", e);
-                self.rollback().await?;
-                return Err(match err.into_query_error(self.options.lock_timeout) {
-                    WhatIfError::Query(m) => WhatIfError::Query(format!("cannot hide: {m}")),
-                    other => other,
-                });
+        let mut types = self.param_types.get(sql);
+        let explained = loop {
+            if by_drop {
+                let setup = format!("BEGIN READ WRITE; {}", drop_hidden_sql(&hidden));
+                if let Err(e) = self.client.batch_execute(&setup).await {
+                    let err = Failure::of("hiding indexes", e);
+                    self.rollback().await?;
+                    return Err(match err.into_query_error(self.options.lock_timeout) {
+                        WhatIfError::Query(m) => WhatIfError::Query(format!("cannot hide: {m}")),
+                        other => other,
+                    });
+                }
             }
-        }
-        self.plans += 1;
-        let explained = explain_json(&self.client, sql, params).await;
-        if by_drop {
-            self.rollback().await?;
-        }
+            self.plans += 1;
+            let explained = explain_json(&self.client, sql, params, &types).await;
+            if by_drop {
+                self.rollback().await?;
+            }
+            match explained {
+                // A parameter whose type the server cannot infer: declared `text`, again.
+                Err(e) if types.learn_from(&e, params.len()) => continue,
+                other => break other,
+            }
+        };
+        self.param_types.remember(sql, types);
         let json = explained.map_err(|e| {
             Failure::of("EXPLAIN", e).into_query_error(self.options.statement_timeout)
         })?;

@@ -9,7 +9,7 @@ use tokio_postgres::Client;
 
 use super::{
     connect, drop_hidden_sql, explain_json, millis, quote, server_version, summarize, validate,
-    Driver, Failure, IndexNames, WhatIfConnectError, WhatIfOptions,
+    Driver, Failure, IndexNames, LearnedTypes, WhatIfConnectError, WhatIfOptions,
 };
 use crate::{ConnSpec, DbError};
 
@@ -67,6 +67,7 @@ struct Inner {
     names: IndexNames,
     sizes: HashMap<IndexDef, u64>,
     plans: u64,
+    param_types: LearnedTypes,
 }
 
 impl RealTxWhatIf {
@@ -138,6 +139,7 @@ impl Inner {
             names: IndexNames::default(),
             sizes: HashMap::new(),
             plans: 0,
+            param_types: LearnedTypes::default(),
         })
     }
 
@@ -261,36 +263,50 @@ impl Inner {
             ));
         }
         const SP: &str = "pgpilot_whatif_plan";
-        self.batch(&format!("SAVEPOINT {SP}"), "starting a plan")
-            .await?;
-        let mut explained = None;
-        if !hidden.is_empty() {
-            if let Err(e) = self.client.batch_execute(&drop_hidden_sql(&hidden)).await {
-                let msg = match Failure::of("hiding indexes", e)
-                    .into_query_error(self.options.statement_timeout)
-                {
-                    WhatIfError::Query(m) => WhatIfError::Query(format!("cannot hide: {m}")),
-                    other => other,
-                };
-                explained = Some(Err(msg));
+        let mut types = self.param_types.get(sql);
+        let explained = loop {
+            self.batch(&format!("SAVEPOINT {SP}"), "starting a plan")
+                .await?;
+            let mut explained = None;
+            if !hidden.is_empty() {
+                if let Err(e) = self.client.batch_execute(&drop_hidden_sql(&hidden)).await {
+                    let msg = match Failure::of("hiding indexes", e)
+                        .into_query_error(self.options.statement_timeout)
+                    {
+                        WhatIfError::Query(m) => WhatIfError::Query(format!("cannot hide: {m}")),
+                        other => other,
+                    };
+                    explained = Some(Err(msg));
+                }
             }
-        }
-        let explained = match explained {
-            Some(e) => e,
-            None => {
-                self.plans += 1;
-                explain_json(&self.client, sql, params).await.map_err(|e| {
-                    Failure::of("EXPLAIN", e).into_query_error(self.options.statement_timeout)
-                })
+            let mut retry = false;
+            let explained = match explained {
+                Some(e) => e,
+                None => {
+                    self.plans += 1;
+                    explain_json(&self.client, sql, params, &types)
+                        .await
+                        .map_err(|e| {
+                            // A parameter whose type the server cannot infer:
+                            // declared `text`, planned again.
+                            retry = types.learn_from(&e, params.len());
+                            Failure::of("EXPLAIN", e)
+                                .into_query_error(self.options.statement_timeout)
+                        })
+                }
+            };
+            // Always rolled back: it undoes a hiding drop (and releases its lock) and
+            // clears the aborted state after a failed EXPLAIN.
+            self.batch(
+                &format!("ROLLBACK TO SAVEPOINT {SP}; RELEASE SAVEPOINT {SP}"),
+                "ending a plan",
+            )
+            .await?;
+            if !retry {
+                break explained;
             }
         };
-        // Always rolled back: it undoes a hiding drop (and releases its lock) and
-        // clears the aborted state after a failed EXPLAIN.
-        self.batch(
-            &format!("ROLLBACK TO SAVEPOINT {SP}; RELEASE SAVEPOINT {SP}"),
-            "ending a plan",
-        )
-        .await?;
+        self.param_types.remember(sql, types);
         let summary = summarize(&explained?).map_err(WhatIfError::Query)?;
         let mut used_hypothetical = Vec::new();
         let mut used_existing = Vec::new();
