@@ -178,8 +178,17 @@ fn bench_against_a_server_that_is_not_there_is_one_line() {
     assert_user_error(&o, "cannot reach PostgreSQL at 127.0.0.1:1");
 }
 
+/// A fresh directory under the system temp dir for a demo's output files.
+fn out_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("pgpilot-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
 #[test]
 fn demo_end_to_end_at_a_tiny_scale() {
+    let out = out_dir("demo-loop");
+    let out_s = out.display().to_string();
     let o = pgpilot(&[
         "demo",
         "--scale",
@@ -192,6 +201,8 @@ fn demo_end_to_end_at_a_tiny_scale() {
         "4",
         "--format",
         "json",
+        "--out",
+        &out_s,
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
@@ -213,6 +224,33 @@ fn demo_end_to_end_at_a_tiny_scale() {
         .filter_map(|q| q["name"].as_str())
         .collect();
     assert!(names.contains(&"dashboard"), "{names:?}");
+    // The whole loop ran: the same benchmark after, journaled changes, a plan
+    // whose applied indexes were all verified, and the hand-off report.
+    let after = &v["after"];
+    assert_eq!(after["config"], baseline["config"], "same benchmark after");
+    assert!(after["summary"]["statements"].as_u64().expect("after") > 0);
+    let changes = v["changes"].as_array().expect("changes");
+    assert!(!changes.is_empty(), "nothing was changed");
+    let plan: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("plan.json")).expect("plan.json"),
+    )
+    .expect("plan json");
+    for c in changes.iter().filter(|c| c["action"] == "create_index") {
+        let ddl = c["ddl"].as_str().expect("ddl");
+        assert!(ddl.starts_with("CREATE INDEX CONCURRENTLY"), "{ddl}");
+        let rec = plan["recommendations"]
+            .as_array()
+            .expect("recommendations")
+            .iter()
+            .find(|r| r["ddl"] == ddl)
+            .expect("applied index is in the plan");
+        assert_eq!(rec["verification"]["status"], "verified", "{ddl}");
+    }
+    let report = v["report"].as_str().expect("report path");
+    let html = std::fs::read_to_string(report).expect("report file");
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg"));
+    assert!(out.join("report.md").exists() && out.join("after.json").exists());
+    let _ = std::fs::remove_dir_all(&out);
     // Nothing is left running: the port no longer answers.
     let port: u16 = url
         .rsplit(':')
@@ -290,6 +328,8 @@ fn ctrl_c_during_the_demo_leaves_no_server_or_directory() {
             "60s",
             "--warmup",
             "0s",
+            "--out",
+            &out_dir("demo-ctrl-c").display().to_string(),
         ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -331,4 +371,39 @@ fn ctrl_c_during_the_demo_leaves_no_server_or_directory() {
         })
         .collect();
     assert!(left.is_empty(), "server processes left behind");
+}
+
+#[test]
+fn demo_stop_after_advise_ends_the_loop_with_a_plan_and_no_index() {
+    let out = out_dir("demo-stop");
+    let out_s = out.display().to_string();
+    let o = pgpilot(&[
+        "demo",
+        "--scale",
+        "0.01",
+        "--duration",
+        "2s",
+        "--warmup",
+        "0s",
+        "--clients",
+        "2",
+        "--stop-after",
+        "advise",
+        "--format",
+        "json",
+        "--out",
+        &out_s,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["stopped_after"], "advise");
+    assert!(v["after"].is_null(), "no second benchmark");
+    assert!(out.join("plan.json").exists());
+    // Only statistics were refreshed: no index was created.
+    assert!(v["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .all(|c| c["action"] == "analyze"));
+    let _ = std::fs::remove_dir_all(&out);
 }
