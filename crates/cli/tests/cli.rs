@@ -231,10 +231,9 @@ fn demo_end_to_end_at_a_tiny_scale() {
     assert!(after["summary"]["statements"].as_u64().expect("after") > 0);
     let changes = v["changes"].as_array().expect("changes");
     assert!(!changes.is_empty(), "nothing was changed");
-    let plan: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("plan.json")).expect("plan.json"),
-    )
-    .expect("plan json");
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).expect("plan.json"))
+            .expect("plan json");
     for c in changes.iter().filter(|c| c["action"] == "create_index") {
         let ddl = c["ddl"].as_str().expect("ddl");
         assert!(ddl.starts_with("CREATE INDEX CONCURRENTLY"), "{ddl}");
