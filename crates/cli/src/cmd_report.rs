@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use pgpilot_advisor::ChangeRecord;
+use pgpilot_advisor::{ChangeRecord, ChangeStatus};
 use pgpilot_bench_model::BenchReport;
 use pgpilot_db::{ConnSpec, JournalFilter};
 use pgpilot_findings::{sort_findings, Finding};
@@ -90,6 +90,32 @@ impl HandoffInputs {
     }
 }
 
+/// One journal row per change. Running `apply` again on a plan journals an
+/// `already_present` row for every index it made the first time, and a retried
+/// failure leaves its `failed` row; the hand-off says where each change of a
+/// plan stands, so of the rows with the same plan, action and statement it keeps
+/// the newest that made or undid the change, else the newest `already_present`
+/// one, else the newest.
+fn collapse_reruns(changes: Vec<ChangeRecord>) -> Vec<ChangeRecord> {
+    let rank = |s: ChangeStatus| match s {
+        ChangeStatus::Applied | ChangeStatus::RolledBack => 2,
+        ChangeStatus::AlreadyPresent => 1,
+        ChangeStatus::Failed => 0,
+    };
+    let same = |a: &ChangeRecord, b: &ChangeRecord| {
+        a.plan_id == b.plan_id && a.action == b.action && a.ddl.trim() == b.ddl.trim()
+    };
+    let mut kept: Vec<ChangeRecord> = Vec::new();
+    for c in changes {
+        match kept.iter_mut().find(|k| same(k, &c)) {
+            Some(k) if (rank(c.status), c.id) > (rank(k.status), k.id) => *k = c,
+            Some(_) => {}
+            None => kept.push(c),
+        }
+    }
+    kept
+}
+
 /// `pgpilot report`.
 pub async fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     let plan = args
@@ -117,7 +143,7 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
             plan_id: inputs.plan.as_ref().map(|p| p.id.clone()),
             ..JournalFilter::default()
         };
-        inputs.changes = pgpilot_db::journal(&client, &filter).await?;
+        inputs.changes = collapse_reruns(pgpilot_db::journal(&client, &filter).await?);
         let (_, mut findings) = pgpilot_db::health_check(&client).await?;
         sort_findings(&mut findings);
         inputs.findings = findings;
@@ -134,4 +160,66 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
         None => crate::output::print(&text)?,
     }
     Ok(Outcome::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pgpilot_advisor::ChangeAction;
+
+    fn row(id: i64, plan: &str, ddl: &str, status: ChangeStatus) -> ChangeRecord {
+        ChangeRecord {
+            id,
+            applied_at: String::new(),
+            applied_by: "postgres".into(),
+            action: ChangeAction::CreateIndex,
+            ddl: ddl.into(),
+            rollback_ddl: String::new(),
+            plan_id: plan.into(),
+            status,
+            detail: String::new(),
+            before_ms: None,
+            after_ms: None,
+            rolled_back_at: None,
+        }
+    }
+
+    #[test]
+    fn reruns_of_apply_collapse_to_one_row_per_change() {
+        use ChangeStatus::*;
+        let a = "CREATE INDEX CONCURRENTLY IF NOT EXISTS a_idx ON t (a)";
+        let b = "CREATE INDEX CONCURRENTLY IF NOT EXISTS b_idx ON t (b)";
+        let c = "CREATE INDEX CONCURRENTLY IF NOT EXISTS c_idx ON t (c)";
+        let kept = collapse_reruns(vec![
+            row(1, "p1", a, Applied),
+            row(2, "p1", b, Failed),
+            row(3, "p1", c, AlreadyPresent),
+            row(4, "p1", a, AlreadyPresent),
+            row(5, "p1", b, Applied),
+            row(6, "p1", c, AlreadyPresent),
+            row(7, "p2", a, AlreadyPresent),
+            row(8, "p1", a, AlreadyPresent),
+        ]);
+        let ids: Vec<(i64, ChangeStatus)> = kept.iter().map(|r| (r.id, r.status)).collect();
+        assert_eq!(
+            ids,
+            vec![
+                (1, Applied),
+                (5, Applied),
+                (6, AlreadyPresent),
+                (7, AlreadyPresent)
+            ]
+        );
+        // Applied, rolled back, applied again: the newest change counts.
+        let kept = collapse_reruns(vec![
+            row(1, "p1", a, RolledBack),
+            row(2, "p1", a, Applied),
+            row(3, "p1", a, AlreadyPresent),
+        ]);
+        assert_eq!(kept.len(), 1);
+        assert_eq!((kept[0].id, kept[0].status), (2, Applied));
+        // Only failures: the newest.
+        let kept = collapse_reruns(vec![row(1, "p1", a, Failed), row(2, "p1", a, Failed)]);
+        assert_eq!(kept.iter().map(|r| r.id).collect::<Vec<_>>(), vec![2]);
+    }
 }
