@@ -6,7 +6,9 @@
 //! range column or the block's ORDER BY (with its directions), join keys (the
 //! inner side of a nested loop), GROUP BY keys; then covering variants (INCLUDE
 //! for an index-only scan), partial variants (when the workload always compares
-//! a column with the same constant) and expression keys (`lower(email)`). It
+//! a column with the same constant) and expression keys (`lower(email)`); and a
+//! BRIN index for a range filter on a physically ordered column of a large table
+//! (see [`BRIN_MIN_ROWS`], [`BRIN_MIN_CORRELATION`]), next to the B-trees. It
 //! proposes; the what-if planner decides which ones pay.
 
 use std::collections::BTreeMap;
@@ -19,6 +21,11 @@ use pgpilot_sql::{
 
 use crate::facts::{self, block_tables, btree_type, immutable_looking, resolve, unqualify};
 use crate::{AdvisorQuery, Catalog, IndexDef, IndexKey, KeyExpr, TableInfo};
+
+#[path = "candidates_brin.rs"]
+mod brin;
+
+pub use brin::{BRIN_MIN_CORRELATION, BRIN_MIN_ROWS};
 
 /// Tables with fewer rows never get a candidate: a sequential scan of a page or
 /// two always wins.
@@ -588,6 +595,7 @@ fn generate(
                     &mut local,
                 );
             }
+            local.extend(brin::brin_candidates(shape, block, table, catalog));
             for (index, origin) in local {
                 out.push(Candidate {
                     index,

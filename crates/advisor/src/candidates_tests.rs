@@ -1,9 +1,15 @@
 use super::*;
-use crate::testkit::{adx_catalog, existing, query};
+use crate::testkit::{adx_catalog, col, existing, query, table};
 
-/// `table(key, key DESC) INCLUDE (a) WHERE p` for compact assertions.
+/// `table(key, key DESC) INCLUDE (a) WHERE p` (`table USING brin(key)` for
+/// another method) for compact assertions.
 fn label(d: &IndexDef) -> String {
-    let mut s = format!("{}({})", d.table, d.key_labels().join(", "));
+    let method = if d.method == "btree" {
+        String::new()
+    } else {
+        format!(" USING {}", d.method)
+    };
+    let mut s = format!("{}{method}({})", d.table, d.key_labels().join(", "));
     if !d.include.is_empty() {
         s.push_str(&format!(" INCLUDE ({})", d.include.join(", ")));
     }
@@ -358,4 +364,277 @@ fn workload_dedup_merges_queries() {
     defs.sort();
     defs.dedup();
     assert_eq!(defs.len(), n);
+}
+
+/// An append-only log of `rows` rows whose "timestamp" has correlation `corr`
+/// (`ok` and `payload` are just as ordered, but BRIN has no operator class for
+/// them); `small_log` has 10 000 rows ordered the same way.
+fn log_catalog(rows: f64, corr: Option<f64>) -> Catalog {
+    let ordered = |name: &str, t: &str, nd: f64| {
+        let mut c = col(name, t, Some(nd));
+        c.correlation = corr;
+        c
+    };
+    let columns = || {
+        vec![
+            ordered("id", "bigint", -1.0),
+            col("user_id", "bigint", Some(100_000.0)),
+            col("action", "text", Some(30.0)),
+            ordered("timestamp", "timestamp(3) with time zone", -0.9),
+            ordered("ok", "boolean", 2.0),
+            ordered("payload", "jsonb", -1.0),
+        ]
+    };
+    let mut small = table("small_log", 10_000.0, columns());
+    for c in &mut small.columns {
+        c.correlation = Some(0.99);
+    }
+    Catalog {
+        tables: vec![table("audit_logs", rows, columns()), small],
+        indexes: vec![existing("audit_logs_pkey", "audit_logs", &["id"], true)],
+    }
+}
+
+fn brin_of(cat: &Catalog, sql: &str) -> Vec<Candidate> {
+    candidates_for_query(&query(sql, 1.0), cat, 3)
+        .into_iter()
+        .filter(|c| c.index.method == "brin")
+        .collect()
+}
+
+const LAST_WEEK: &str =
+    "SELECT action, count(*) FROM audit_logs WHERE \"timestamp\" >= now() - interval '7 days' \
+     GROUP BY action";
+
+#[test]
+fn brin_for_a_range_on_a_physically_ordered_column() {
+    let cat = log_catalog(5_000_000.0, Some(0.99));
+    let all = candidates_for_query(&query(LAST_WEEK, 1.0), &cat, 3);
+    let brin: Vec<&Candidate> = all.iter().filter(|c| c.index.method == "brin").collect();
+    assert_eq!(brin.len(), 1, "{all:#?}");
+    let d = &brin[0].index;
+    assert_eq!(d.keys, vec![IndexKey::column("timestamp")]);
+    assert!(d.include.is_empty() && d.predicate.is_none() && !d.unique);
+    assert_eq!(d.kind(), crate::IndexKind::Other);
+    assert_eq!(d.body_sql(), "USING brin (\"timestamp\")");
+    assert_eq!(
+        brin[0].origin,
+        "BRIN on timestamp: physically ordered (correlation 0.99), range filter"
+    );
+    assert_eq!(
+        crate::select::index_label(d),
+        "public.audit_logs USING brin (timestamp)"
+    );
+    // The B-trees are still proposed: the what-if decides.
+    let labels = labels_of(&all);
+    has(&labels, "audit_logs(timestamp)");
+    has(&labels, "audit_logs(timestamp) INCLUDE (action)");
+
+    // BETWEEN, `<` with a parameter, a join's filter, a reversed order, and a
+    // retention DELETE: each one BRIN on the column, never on the others.
+    for sql in [
+        "SELECT * FROM audit_logs WHERE \"timestamp\" BETWEEN $1 AND $2",
+        "SELECT count(*) FROM audit_logs a JOIN users u ON u.id = a.user_id \
+         WHERE a.\"timestamp\" < $1 AND u.status = 'x'",
+        "DELETE FROM audit_logs WHERE \"timestamp\" < now() - interval '90 days'",
+        "SELECT * FROM audit_logs WHERE \"timestamp\" > $1 AND \"timestamp\" <= $2 \
+         AND user_id = $3",
+    ] {
+        let b = brin_of(&cat, sql);
+        assert_eq!(b.len(), 1, "{sql}: {b:#?}");
+        assert_eq!(
+            b[0].index.keys,
+            vec![IndexKey::column("timestamp")],
+            "{sql}"
+        );
+    }
+    let b = brin_of(
+        &cat,
+        "SELECT * FROM audit_logs WHERE id > $1 AND \"timestamp\" > $2",
+    );
+    assert_eq!(
+        labels_of(&b),
+        [
+            "audit_logs USING brin(id)",
+            "audit_logs USING brin(timestamp)"
+        ]
+    );
+    let reversed = log_catalog(5_000_000.0, Some(-0.97));
+    let b = brin_of(&reversed, LAST_WEEK);
+    assert_eq!(
+        b[0].origin,
+        "BRIN on timestamp: physically in reverse order (correlation -0.97), range filter"
+    );
+}
+
+#[test]
+fn no_brin_without_order_size_a_range_or_an_operator_class() {
+    let none = |cat: &Catalog, sql: &str| {
+        let b = brin_of(cat, sql);
+        assert!(b.is_empty(), "{sql}: {b:#?}");
+    };
+    // Scattered, or unknown (never analyzed, or no privilege on pg_stats).
+    none(&log_catalog(5_000_000.0, Some(0.3)), LAST_WEEK);
+    none(&log_catalog(5_000_000.0, Some(-0.89)), LAST_WEEK);
+    none(&log_catalog(5_000_000.0, None), LAST_WEEK);
+    // Too small a table (10 000 rows), though ordered.
+    let cat = log_catalog(5_000_000.0, Some(0.99));
+    none(&cat, "SELECT * FROM small_log WHERE \"timestamp\" >= $1");
+    none(&log_catalog(99_999.0, Some(0.99)), LAST_WEEK);
+    // Equality, IN, ORDER BY only, negated, under OR, against a column.
+    none(&cat, "SELECT * FROM audit_logs WHERE \"timestamp\" = $1");
+    none(
+        &cat,
+        "SELECT * FROM audit_logs WHERE \"timestamp\" IN ($1, $2)",
+    );
+    none(
+        &cat,
+        "SELECT * FROM audit_logs ORDER BY \"timestamp\" DESC LIMIT 50",
+    );
+    none(
+        &cat,
+        "SELECT * FROM audit_logs WHERE user_id = $1 ORDER BY \"timestamp\" DESC LIMIT 50",
+    );
+    none(
+        &cat,
+        "SELECT * FROM audit_logs WHERE \"timestamp\" NOT BETWEEN $1 AND $2",
+    );
+    none(
+        &cat,
+        "SELECT * FROM audit_logs WHERE \"timestamp\" > $1 OR user_id = $2",
+    );
+    none(&cat, "SELECT * FROM audit_logs WHERE id < user_id");
+    // Types without a BRIN operator class; a range on an expression.
+    none(&cat, "SELECT * FROM audit_logs WHERE ok > false");
+    none(&cat, "SELECT * FROM audit_logs WHERE payload > $1");
+    none(
+        &cat,
+        "SELECT * FROM audit_logs WHERE date_trunc('day', \"timestamp\") > $1",
+    );
+    // An INSERT's target is written, not filtered.
+    none(
+        &cat,
+        "INSERT INTO audit_logs (user_id, action, \"timestamp\") VALUES ($1, $2, $3)",
+    );
+}
+
+#[test]
+fn brin_type_ignores_modifiers_and_refuses_arrays() {
+    use super::brin::brin_type;
+    for t in [
+        "timestamp with time zone",
+        "timestamp(3) without time zone",
+        "numeric(12,2)",
+        "character varying(40)",
+        "bigint",
+        "date",
+        "uuid",
+        "inet",
+    ] {
+        assert!(brin_type(t), "{t}");
+    }
+    for t in [
+        "boolean", "jsonb", "bigint[]", "tsvector", "point", "my_enum",
+    ] {
+        assert!(!brin_type(t), "{t}");
+    }
+}
+
+#[test]
+fn existing_indexes_serve_only_their_own_method() {
+    let mut cat = log_catalog(5_000_000.0, Some(0.99));
+    cat.indexes.push(existing(
+        "audit_logs_ts_btree",
+        "audit_logs",
+        &["timestamp"],
+        false,
+    ));
+    let q = query("SELECT * FROM audit_logs WHERE \"timestamp\" >= $1", 1.0);
+    let all = labels_of(&candidates_for_query(&q, &cat, 3));
+    // A B-tree does not make a (much smaller) BRIN pointless, nor the reverse.
+    assert_eq!(all, ["audit_logs USING brin(timestamp)"]);
+    let mut brin = existing("audit_logs_ts_brin", "audit_logs", &["timestamp"], false);
+    brin.def.method = "brin".into();
+    cat.indexes[1] = brin;
+    let all = labels_of(&candidates_for_query(&q, &cat, 3));
+    assert_eq!(all, ["audit_logs(timestamp)"]);
+}
+
+/// The synthetic planner, except that B-trees on `audit_logs` are refused (so
+/// only the BRIN can serve it) and a BRIN is sized like one: a few pages.
+struct BrinOnly(crate::synthetic::Synthetic);
+
+impl crate::WhatIf for BrinOnly {
+    fn plan(
+        &mut self,
+        sql: &str,
+        params: &[Option<String>],
+        config: crate::Config<'_>,
+    ) -> Result<crate::PlanEstimate, crate::WhatIfError> {
+        if config
+            .hypothetical
+            .iter()
+            .any(|h| h.table == "audit_logs" && h.method == "btree")
+        {
+            return Err(crate::WhatIfError::InvalidIndex("B-tree refused".into()));
+        }
+        self.0.plan(sql, params, config)
+    }
+    fn index_size(&mut self, index: &IndexDef) -> Result<u64, crate::WhatIfError> {
+        if index.method == "brin" {
+            return Ok(48 * 1024);
+        }
+        self.0.index_size(index)
+    }
+    fn validate(&mut self, index: &IndexDef) -> Result<(), crate::WhatIfError> {
+        self.0.validate(index)
+    }
+    fn plans_made(&self) -> u64 {
+        self.0.plans_made()
+    }
+}
+
+#[test]
+fn a_chosen_brin_is_never_extended() {
+    use crate::advise::{advise, AdviseOptions};
+    let cat = log_catalog(5_000_000.0, Some(0.99));
+    // The synthetic model would reward INCLUDE (action) or a second key with
+    // an index-only scan: an Extend step that grew the BRIN would be chosen.
+    let qs = [
+        query(LAST_WEEK, 100.0),
+        query(
+            "SELECT action FROM audit_logs WHERE \"timestamp\" >= $1 AND user_id = $2",
+            100.0,
+        ),
+    ];
+    let mut w = BrinOnly(crate::synthetic::Synthetic::new(cat.clone()));
+    let brin = brin_of(&cat, LAST_WEEK)[0].index.clone();
+    let mut grown = brin.clone();
+    grown.include = vec!["action".into()];
+    let cost = |w: &mut BrinOnly, d: &IndexDef| {
+        let h = [d.clone()];
+        let config = crate::Config {
+            hypothetical: &h,
+            hidden: &[],
+        };
+        crate::WhatIf::plan(w, LAST_WEEK, &[], config)
+            .expect("plan")
+            .total_cost
+    };
+    assert!(
+        cost(&mut w, &grown) < 0.5 * cost(&mut w, &brin),
+        "the premise"
+    );
+    let advice = advise(&qs, &cat, &mut w, &AdviseOptions::default(), &mut |_| {}).expect("advice");
+    let recs: Vec<String> = advice
+        .recommendations
+        .iter()
+        .map(|r| label(&r.index))
+        .collect();
+    assert_eq!(recs, ["audit_logs USING brin(timestamp)"]);
+    let r = &advice.recommendations[0];
+    assert_eq!(r.kind, crate::IndexKind::Other);
+    assert!(r.ddl.contains("USING brin (\"timestamp\")"), "{}", r.ddl);
+    assert_eq!(r.size_bytes, 48 * 1024);
+    assert_eq!(r.queries.len(), 2, "{:#?}", r.queries);
 }

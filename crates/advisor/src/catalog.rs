@@ -25,6 +25,12 @@ pub struct ColumnInfo {
     /// bounds), used as parameters for queries that have no captured samples.
     #[serde(default)]
     pub sample_values: Vec<String>,
+    /// `pg_stats.correlation`: how closely the physical order of the rows
+    /// follows the column's logical (sorted) order, from −1 (reversed) through
+    /// 0 (scattered) to 1 (in order). Near ±1 (an append-only log's timestamp)
+    /// a BRIN index's block ranges are narrow enough to serve range filters.
+    #[serde(default)]
+    pub correlation: Option<f64>,
 }
 
 /// One table.

@@ -20,6 +20,7 @@ pub(super) fn col(name: &str, type_name: &str, n_distinct: f64) -> ColumnInfo {
         n_distinct: Some(n_distinct),
         null_frac: Some(0.0),
         sample_values: Vec::new(),
+        correlation: None,
     }
 }
 

@@ -234,6 +234,9 @@ impl IndexDef {
         if self.predicate.is_some() {
             parts.push("part".to_string());
         }
+        if self.method != "btree" {
+            parts.push(self.method.clone());
+        }
         parts.push("idx".to_string());
         truncate_ident(&parts.join("_").to_lowercase())
     }

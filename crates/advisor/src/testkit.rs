@@ -21,6 +21,7 @@ pub(crate) fn col(name: &str, type_name: &str, n_distinct: Option<f64>) -> Colum
         n_distinct,
         null_frac: Some(0.0),
         sample_values: Vec::new(),
+        correlation: None,
     }
 }
 

@@ -280,7 +280,17 @@ pub async fn run_rollback(args: RollbackArgs, interrupt: &Interrupt) -> anyhow::
         Format::Json => print_json(&report)?,
         _ => {
             let mut text = String::new();
-            for item in &report.items {
+            // Re-runs of apply journal one "already present" row each: one line for all.
+            let nothing = report
+                .items
+                .iter()
+                .filter(|i| i.outcome == RollbackOutcome::NothingToUndo)
+                .count();
+            for item in report
+                .items
+                .iter()
+                .filter(|i| i.outcome != RollbackOutcome::NothingToUndo)
+            {
                 let tag = match item.outcome {
                     RollbackOutcome::WouldRollBack => "would undo",
                     RollbackOutcome::RolledBack => "undone",
@@ -292,6 +302,14 @@ pub async fn run_rollback(args: RollbackArgs, interrupt: &Interrupt) -> anyhow::
                 text.push_str(&format!(
                     "{tag:>13}  #{} {}  {}\n",
                     item.change_id, item.name, item.message
+                ));
+            }
+            if nothing > 0 {
+                text.push_str(&format!(
+                    "{:>13}  {nothing} journaled row{} with nothing to undo (ANALYZE, failed \
+                     tries, indexes that were already in place)\n",
+                    "nothing to do",
+                    if nothing == 1 { "" } else { "s" }
                 ));
             }
             if report.items.is_empty() {

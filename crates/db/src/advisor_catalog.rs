@@ -46,8 +46,9 @@ fn decode<'a, T: tokio_postgres::types::FromSql<'a>>(
 ///   `pg_stat_user_tables` over the age of the database's statistics
 ///   (`pg_stat_database.stats_reset`, else the server's start);
 /// * column statistics and sample values from `pg_stats` (up to 5 most common
-///   values, then up to 5 histogram bounds spread across the range). Without
-///   the privilege to read them, statistics are `None`.
+///   values, then up to 5 histogram bounds spread across the range), and the
+///   correlation of physical and logical order (`pg_stats.correlation`, for
+///   BRIN candidates). Without the privilege to read them, statistics are `None`.
 pub async fn advisor_catalog(client: &Client, tables: &[String]) -> Result<Catalog, DbError> {
     let version: i32 = {
         let r = client
@@ -160,6 +161,7 @@ async fn read_columns(
             n_distinct: None,
             null_frac: None,
             sample_values: Vec::new(),
+            correlation: None,
         });
         lengths[i].push(decode(r, 4, WHAT)?);
     }
@@ -179,7 +181,7 @@ async fn read_statistics(
             "SELECT DISTINCT ON (c.oid, s.attname) c.oid, s.attname::text, \
                     s.avg_width::float8, s.n_distinct::float8, s.null_frac::float8, \
                     s.most_common_vals::text, s.histogram_bounds::text, \
-                    COALESCE(ty.typdelim::text, ',') \
+                    COALESCE(ty.typdelim::text, ','), s.correlation::float8 \
              FROM pg_stats s \
              JOIN pg_namespace n ON n.nspname = s.schemaname \
              JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename \
@@ -208,9 +210,11 @@ async fn read_statistics(
                 r.try_get::<_, Option<String>>(5)?,
                 r.try_get::<_, Option<String>>(6)?,
                 r.try_get::<_, String>(7)?,
+                r.try_get::<_, Option<f64>>(8)?,
             ))
         };
-        let Ok((oid, name, width, n_distinct, null_frac, mcv, hist, delim)) = read() else {
+        let Ok((oid, name, width, n_distinct, null_frac, mcv, hist, delim, correlation)) = read()
+        else {
             continue;
         };
         let Some(col) = by_oid
@@ -222,6 +226,7 @@ async fn read_statistics(
         col.avg_width = width;
         col.n_distinct = n_distinct;
         col.null_frac = null_frac;
+        col.correlation = correlation.filter(|c| c.is_finite());
         let delim = delim.chars().next().unwrap_or(',');
         col.sample_values = samples(mcv.as_deref(), hist.as_deref(), delim);
     }

@@ -196,7 +196,9 @@ fn rollback_section(out: &mut String, h: &Handoff, views: &[ChangeView]) {
             "pgpilot rollback --db <URL> --plan plan.json --approve   # plan.json: the plan file with id {id}\n"
         ));
     }
-    out.push_str("pgpilot rollback --db <URL> --last --approve   # the most recently applied plan\n");
+    out.push_str(
+        "pgpilot rollback --db <URL> --last --approve   # the most recently applied plan\n",
+    );
     out.push_str(
         "pgpilot rollback --db <URL> --change <ID> --approve   # one change by journal id\n",
     );
