@@ -72,6 +72,10 @@ pub struct ApplyArgs {
     /// Also drop the indexes the plan lists as unused, duplicate, redundant or invalid.
     #[arg(long)]
     pub include_drops: bool,
+    /// Read each new index into shared_buffers with pg_prewarm (if installed), so the
+    /// first queries do not pay cold reads.
+    #[arg(long)]
+    pub prewarm: bool,
     /// lock_timeout of each statement, e.g. 5s: a build waiting longer for a lock gives up and retries.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
     pub lock_timeout: Duration,
@@ -173,6 +177,7 @@ pub async fn run_apply(args: ApplyArgs, interrupt: &Interrupt) -> anyhow::Result
         analyze: args.analyze,
         only_verified: !args.include_unverified,
         include_drops: args.include_drops,
+        prewarm: args.prewarm,
         ..ApplyOptions::default()
     };
     if !args.approve {

@@ -122,6 +122,11 @@ pub async fn run(args: DemoArgs, interrupt: &Interrupt) -> anyhow::Result<Outcom
     let step = Step::start(1, STEPS, "starting a throwaway PostgreSQL cluster");
     let opts = ClusterOptions {
         port: args.port,
+        extensions: vec![
+            "pg_stat_statements".into(),
+            "hypopg".into(),
+            "pg_prewarm".into(),
+        ],
         shared_buffers: args
             .shared_buffers
             .clone()

@@ -174,6 +174,7 @@ pub async fn apply(
 ) -> anyhow::Result<String> {
     let options = ApplyOptions {
         dry_run: false,
+        prewarm: true,
         ..ApplyOptions::default()
     };
     let mut on_event = |e: pgpilot_db::ApplyEvent| progress(e.to_string().trim().to_string());

@@ -244,6 +244,9 @@ fn demo_end_to_end_at_a_tiny_scale() {
             .find(|r| r["ddl"] == ddl)
             .expect("applied index is in the plan");
         assert_eq!(rec["verification"]["status"], "verified", "{ddl}");
+        // The demo's apply reads each new index into shared_buffers.
+        let detail = c["detail"].as_str().expect("detail");
+        assert!(detail.contains("prewarmed"), "{detail}");
     }
     let report = v["report"].as_str().expect("report path");
     let html = std::fs::read_to_string(report).expect("report file");

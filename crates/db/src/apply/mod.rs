@@ -75,6 +75,10 @@ pub struct ApplyOptions {
     pub only_verified: bool,
     /// Also apply the plan's index drops (default false).
     pub include_drops: bool,
+    /// Load each new index into shared_buffers with `pg_prewarm` (when that
+    /// extension is installed), so the first queries do not pay cold reads:
+    /// a concurrent build writes the index around the buffer cache.
+    pub prewarm: bool,
 }
 
 impl Default for ApplyOptions {
@@ -89,6 +93,7 @@ impl Default for ApplyOptions {
             analyze: false,
             only_verified: true,
             include_drops: false,
+            prewarm: false,
         }
     }
 }
@@ -362,7 +367,7 @@ pub async fn apply_plan(
     } else {
         sess.refuse_standby().await?;
         let waited = sess.acquire_lock(progress).await?;
-        let result = apply_items(&mut sess, plan, planned, waited, progress).await;
+        let result = apply_items(&mut sess, plan, planned, waited, options.prewarm, progress).await;
         sess.release_lock().await;
         result?
     };
@@ -418,6 +423,7 @@ async fn apply_items(
     plan: &AdvicePlan,
     planned: Vec<Planned>,
     waited: bool,
+    prewarm: bool,
     progress: Progress<'_>,
 ) -> Result<Vec<ApplyItem>, ApplyError> {
     if waited {
@@ -456,6 +462,10 @@ async fn apply_items(
         let status = match result.outcome {
             StepOutcome::Done => {
                 item.outcome = ApplyOutcome::Applied;
+                if prewarm && matches!(op, Op::Create { .. }) {
+                    let note = prewarm_index(&sess.client, &target).await;
+                    item.message = format!("{}; {note}", item.message);
+                }
                 ChangeStatus::Applied
             }
             StepOutcome::AlreadyThere => {
@@ -480,6 +490,31 @@ async fn apply_items(
         out.push(item);
     }
     Ok(out)
+}
+
+/// Reads a new index into shared_buffers with `pg_prewarm`, and says what happened.
+async fn prewarm_index(client: &tokio_postgres::Client, target: &IndexTarget) -> String {
+    let installed = client
+        .query_one("SELECT to_regproc('pg_prewarm') IS NOT NULL", &[])
+        .await
+        .ok()
+        .and_then(|r| r.try_get::<_, bool>(0).ok())
+        .unwrap_or(false);
+    if !installed {
+        return "not prewarmed: the pg_prewarm extension is not installed (the index starts cold)"
+            .into();
+    }
+    match client
+        .query_one(
+            "SELECT pg_prewarm((quote_ident($1) || '.' || quote_ident($2))::regclass)",
+            &[&target.schema, &target.name],
+        )
+        .await
+        .and_then(|r| r.try_get::<_, i64>(0))
+    {
+        Ok(blocks) => format!("prewarmed {blocks} blocks into shared_buffers"),
+        Err(e) => format!("not prewarmed: {}", crate::DbError::query("pg_prewarm", e)),
+    }
 }
 
 /// Writes an item's journal row; a failure to do so is said in its message.
