@@ -117,7 +117,17 @@ pub fn cache_candidates(after: &BenchReport, slow_threshold_ms: f64) -> Vec<Cach
                     duration_ms(q.p99_ms)
                 )
             };
-            let kind = if is_aggregation(&q.sql) {
+            let first = q
+                .sql
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_ascii_uppercase();
+            let kind = if matches!(first.as_str(), "INSERT" | "UPDATE" | "DELETE" | "MERGE") {
+                "a write, so no cache can help: check its plan (pgpilot explain) and the \
+                 table's dead tuples (VACUUM, autovacuum settings); an index on its filter \
+                 that verify could not prove may still be worth trying"
+            } else if is_aggregation(&q.sql) {
                 "an aggregation whose result can be cached: refreshing it every few minutes \
                  (materialized view or application cache) takes it off the hot path"
             } else {

@@ -362,3 +362,19 @@ fn many_findings_are_cut_to_the_top_ten() {
         "{text}"
     );
 }
+
+#[test]
+fn a_slow_write_is_not_called_cacheable() {
+    let mut after = fixtures::after();
+    let mut q = after.queries[0].clone();
+    q.name = "cleanup".into();
+    q.sql = "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at < now() LIMIT 500)".into();
+    q.avg_ms = 500.0;
+    q.p99_ms = 700.0;
+    q.total_ms = 1e9;
+    after.queries = vec![q];
+    let c = cache_candidates(&after, 100.0);
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert!(c[0].why.contains("a write, so no cache can help"), "{c:?}");
+    assert!(!c[0].why.contains("cache its result"), "{c:?}");
+}
