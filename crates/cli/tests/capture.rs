@@ -250,6 +250,26 @@ fn the_demo_activity_feed_shows_up_as_an_n_plus_one_in_the_server_log() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    // The bench's own monitor polls stay out of the log: only the clients' work.
+    let all = pgpilot(&[
+        "top",
+        "--logs",
+        &tail.display().to_string(),
+        "--limit",
+        "1000",
+        "--format",
+        "json",
+    ]);
+    let all: serde_json::Value = serde_json::from_slice(&all.stdout).expect("json");
+    let polls: Vec<String> = all["queries"]
+        .as_array()
+        .expect("queries")
+        .iter()
+        .filter_map(|q| q["query"].as_str())
+        .filter(|q| q.contains("pg_stat_activity"))
+        .map(str::to_string)
+        .collect();
+    assert!(polls.is_empty(), "{polls:?}");
     let found = v["n_plus_one"]
         .as_array()
         .expect("n_plus_one")
