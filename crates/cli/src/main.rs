@@ -35,7 +35,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Build the slow ADX Core demo database on a throwaway server and measure it.
+    /// Build the slow ADX Core demo database on a throwaway server and fix it end to end, with numbers.
     Demo(cmd_demo::DemoArgs),
     /// Drive a workload file against a database and report latency and SLOs.
     Bench(cmd_bench::BenchArgs),
