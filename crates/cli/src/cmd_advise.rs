@@ -7,7 +7,6 @@ use anyhow::{bail, Context};
 use clap::Args;
 use pgpilot_advisor::{AdvicePlan, Evaluation, WorkloadQueries};
 use pgpilot_db::ConnSpec;
-use pgpilot_report::Style;
 use serde::Serialize;
 
 use crate::advice_run::{run_advice, AdviceRequest, WhatIfBackend};
@@ -134,7 +133,7 @@ pub async fn run(args: AdviseArgs, interrupt: &Interrupt) -> anyhow::Result<Outc
         write_migration(dir, &outcome.plan)?;
         eprintln!("wrote up.sql and down.sql to {}", dir.display());
     }
-    let style = style(args.format);
+    let style = args.format.style();
     if let Some(evals) = &outcome.evaluations {
         match args.format {
             Format::Json => print_json(&EvaluateJson { evaluated: evals })?,
@@ -147,15 +146,6 @@ pub async fn run(args: AdviseArgs, interrupt: &Interrupt) -> anyhow::Result<Outc
         _ => print(&pgpilot_report::advice_report(&outcome.plan, style, false))?,
     }
     Ok(Outcome::Ok)
-}
-
-/// The report style for an output format.
-pub fn style(format: Format) -> Style {
-    if format == Format::Markdown {
-        Style::Markdown
-    } else {
-        Style::Terminal
-    }
 }
 
 /// Reads a draft file, refusing binary junk with a clear message.

@@ -156,11 +156,7 @@ pub async fn run_verify(args: VerifyArgs, interrupt: &Interrupt) -> anyhow::Resu
     );
     match args.format {
         Format::Json => print_json(&plan)?,
-        f => print(&pgpilot_report::advice_report(
-            &plan,
-            crate::cmd_advise::style(f),
-            false,
-        ))?,
+        f => print(&pgpilot_report::advice_report(&plan, f.style(), false))?,
     }
     Ok(Outcome::Ok)
 }

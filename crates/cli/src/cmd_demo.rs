@@ -15,7 +15,6 @@ use pgpilot_cluster::{Cluster, ClusterOptions};
 use pgpilot_db::ConnSpec;
 use pgpilot_demo::{DemoConfig, LoadStep, StepKind};
 use pgpilot_findings::Finding;
-use pgpilot_report::Style;
 use pgpilot_workload::{workload_from_logs, BuildOptions, TopBy, TopReport, Workload};
 use serde::Serialize;
 
@@ -348,11 +347,7 @@ pub async fn run(args: DemoArgs, interrupt: &Interrupt) -> anyhow::Result<Outcom
             stopped_after: stop,
         })?,
         Format::Table | Format::Markdown => {
-            let style = if args.format == Format::Markdown {
-                Style::Markdown
-            } else {
-                Style::Terminal
-            };
+            let style = args.format.style();
             let mut runs: Vec<(&str, &BenchReport)> = vec![("baseline", &baseline)];
             if let Some(a) = &after {
                 runs.push(("after", a));

@@ -9,7 +9,6 @@ use anyhow::{bail, Context};
 use clap::Args;
 use pgpilot_db::{diagnose_query, diagnose_workload, ConnSpec, ExplainOptions};
 use pgpilot_findings::{sort_findings, Finding};
-use pgpilot_report::Style;
 use pgpilot_workload::Workload;
 use serde::Serialize;
 
@@ -128,11 +127,7 @@ pub async fn run(args: ExplainArgs, interrupt: &Interrupt) -> anyhow::Result<Out
             findings: refs,
         })?,
         Format::Table | Format::Markdown => {
-            let style = if args.format == Format::Markdown {
-                Style::Markdown
-            } else {
-                Style::Terminal
-            };
+            let style = args.format.style();
             let mut text = String::new();
             for o in &outcomes {
                 text.push_str(&format!(

@@ -5,7 +5,6 @@ use clap::{Args, ValueEnum};
 use pgpilot_db::pgpilot_health::{fails_on, Severity};
 use pgpilot_db::{health_check, index_inventory, ConnSpec};
 use pgpilot_findings::Finding;
-use pgpilot_report::Style;
 use serde::Serialize;
 
 use crate::output::{print, print_json, Format};
@@ -55,14 +54,6 @@ struct HealthJson<'a> {
     unavailable: &'a [pgpilot_db::pgpilot_health::Unavailable],
 }
 
-fn style(format: Format) -> Style {
-    if format == Format::Markdown {
-        Style::Markdown
-    } else {
-        Style::Terminal
-    }
-}
-
 /// `pgpilot health`.
 pub async fn run_health(args: HealthArgs) -> anyhow::Result<Outcome> {
     let client = ConnSpec::resolve(args.db.as_deref())?.connect().await?;
@@ -75,7 +66,7 @@ pub async fn run_health(args: HealthArgs) -> anyhow::Result<Outcome> {
         f => {
             let refs: Vec<&Finding> = findings.iter().collect();
             let mut text =
-                pgpilot_report::findings_report(&refs, style(f), "no findings: nothing to fix");
+                pgpilot_report::findings_report(&refs, f.style(), "no findings: nothing to fix");
             text.push_str(&pgpilot_report::unavailable_note(&facts.unavailable));
             print(&text)?;
         }
@@ -96,7 +87,7 @@ pub async fn run_indexes(args: IndexesArgs) -> anyhow::Result<Outcome> {
     let inv = index_inventory(&client).await?;
     match args.format {
         Format::Json => print_json(&inv)?,
-        f => print(&pgpilot_report::inventory_report(&inv, style(f)))?,
+        f => print(&pgpilot_report::inventory_report(&inv, f.style()))?,
     }
     Ok(Outcome::Ok)
 }

@@ -16,6 +16,18 @@ pub enum Format {
     Markdown,
 }
 
+impl Format {
+    /// The report style for people: Markdown for `markdown`, terminal tables
+    /// otherwise (JSON is printed with serde, not a style).
+    pub fn style(self) -> pgpilot_report::Style {
+        if self == Format::Markdown {
+            pgpilot_report::Style::Markdown
+        } else {
+            pgpilot_report::Style::Terminal
+        }
+    }
+}
+
 /// Writes `text` to stdout (with a trailing newline).
 pub fn print(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
