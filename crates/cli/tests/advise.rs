@@ -5,29 +5,17 @@
 //! clear error rather than a crash.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use pgpilot_cluster::{Cluster, ClusterOptions};
 use serde_json::Value;
 
+mod support;
+use support::{demo_with_captured_workload, pgpilot, stderr, stdout, workload_file};
+
 /// Demo scale: 50 000 users and profiles, 250 000 audit entries, 50 000 sessions.
 const SCALE: f64 = 0.05;
 const SEED: u64 = 11;
-
-fn pgpilot(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pgpilot"))
-        .args(args)
-        .output()
-        .expect("run pgpilot")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// The JSON of a successful run.
 fn json_ok(what: &str, o: &Output) -> Value {
@@ -59,10 +47,6 @@ fn clear_error(what: &str, o: &Output) -> String {
     err
 }
 
-fn workload_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../demo/workload/adx-core.toml")
-}
-
 fn draft_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/adx-draft.sql")
 }
@@ -77,102 +61,6 @@ fn workload_sql(name: &str) -> String {
     let start = rest.find("sql = \"\"\"").expect("multi-line sql") + "sql = \"\"\"".len();
     let end = rest[start..].find("\"\"\"").expect("end of sql") + start;
     rest[start..end].trim().trim_end_matches(';').to_string()
-}
-
-fn log_size(c: &Cluster) -> usize {
-    std::fs::metadata(c.log_path()).map_or(0, |m| m.len() as usize)
-}
-
-/// Waits until the logging collector has written `marker`.
-fn flush_log(c: &Cluster, marker: &str) {
-    c.psql("postgres", &format!("SELECT '{marker}'"))
-        .expect("marker");
-    for _ in 0..500 {
-        if std::fs::read_to_string(c.log_path()).is_ok_and(|t| t.contains(marker)) {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    panic!("{marker} never reached the log");
-}
-
-/// Loads the demo, runs its workload with statement logging on, and returns the
-/// part of the server log the workload wrote.
-fn demo_with_captured_workload(c: &Cluster) -> PathBuf {
-    c.create_database("adx").expect("db");
-    let url = c.url("adx");
-    let cfg = pgpilot_demo::DemoConfig {
-        scale: SCALE,
-        seed: SEED,
-    };
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let spec = pgpilot_db::ConnSpec::parse(&url).expect("spec");
-        pgpilot_demo::load(&spec, &cfg, &|_| {})
-            .await
-            .expect("load");
-    });
-
-    c.set_setting("log_min_duration_statement", "0")
-        .expect("log on");
-    flush_log(c, "before-adx-workload");
-    let from = log_size(c);
-    let workload = workload_file().display().to_string();
-    let mut args: Vec<String> = [
-        "bench",
-        "--db",
-        &url,
-        "--workload",
-        &workload,
-        "--duration",
-        "8s",
-        "--warmup",
-        "0s",
-        "--clients",
-        "4",
-        "--format",
-        "json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    for (k, v) in pgpilot_demo::workload_vars(&cfg) {
-        args.push("--var".into());
-        args.push(format!("{k}={v}"));
-    }
-    let out = Command::new(env!("CARGO_BIN_EXE_pgpilot"))
-        .args(&args)
-        .output()
-        .expect("bench");
-    let bench = json_ok("bench", &out);
-    let ran = |name: &str| {
-        bench["queries"]
-            .as_array()
-            .expect("queries")
-            .iter()
-            .find(|q| q["name"] == name)
-            .and_then(|q| q["calls"].as_u64())
-            .unwrap_or(0)
-    };
-    for name in [
-        "dashboard",
-        "profile_by_user",
-        "session_cleanup",
-        "report_actions_7d",
-    ] {
-        assert!(ran(name) > 0, "{name} never ran: {}", bench["queries"]);
-    }
-    flush_log(c, "after-adx-workload");
-    let all = std::fs::read(c.log_path()).expect("log");
-    let path = c.dir().join("adx-workload.log");
-    std::fs::write(&path, &all[from..]).expect("log tail");
-    c.set_setting("log_min_duration_statement", "-1")
-        .expect("log off");
-
-    // The demo leaves stale statistics on purpose; a DBA refreshes them before
-    // any what-if planning, as `pgpilot demo` does.
-    c.psql("adx", "ANALYZE").expect("analyze");
-    path
 }
 
 /// Every node of an EXPLAIN (FORMAT JSON) plan tree.
@@ -275,7 +163,21 @@ fn verdicts(v: &Value) -> Vec<(String, String)> {
 #[test]
 fn the_demo_workload_gets_the_index_set_a_dba_would_write() {
     let c = Cluster::start(ClusterOptions::default()).expect("cluster");
-    let log = demo_with_captured_workload(&c);
+    let log = demo_with_captured_workload(
+        &c,
+        &pgpilot_demo::DemoConfig {
+            scale: SCALE,
+            seed: SEED,
+        },
+        "8s",
+        &[
+            "dashboard",
+            "profile_by_user",
+            "session_cleanup",
+            "report_actions_7d",
+        ],
+        json_ok,
+    );
     let log_arg = log.display().to_string();
     let dashboard = workload_sql("dashboard");
 

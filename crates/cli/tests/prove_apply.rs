@@ -6,30 +6,18 @@
 //! writes the hand-off document, `rollback` undoes the changes (dry run first,
 //! idempotent), and corrupt, foreign or missing plans are clear errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 use pgpilot_cluster::{Cluster, ClusterOptions};
 use serde_json::Value;
 
+mod support;
+use support::{demo_with_captured_workload, pgpilot, stderr, stdout};
+
 /// Demo scale: 50 000 users and profiles, 250 000 audit entries, 50 000 sessions.
 const SCALE: f64 = 0.05;
 const SEED: u64 = 17;
-
-fn pgpilot(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pgpilot"))
-        .args(args)
-        .output()
-        .expect("run pgpilot")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// A successful run: exit 0, no panic.
 fn ok(what: &str, o: &Output) {
@@ -66,100 +54,6 @@ fn clear_error(what: &str, o: &Output) -> String {
     );
     eprintln!("{what}: {}", lines[0]);
     lines[0].to_string()
-}
-
-fn workload_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../demo/workload/adx-core.toml")
-}
-
-fn log_size(c: &Cluster) -> usize {
-    std::fs::metadata(c.log_path()).map_or(0, |m| m.len() as usize)
-}
-
-/// Waits until the logging collector has written `marker`.
-fn flush_log(c: &Cluster, marker: &str) {
-    c.psql("postgres", &format!("SELECT '{marker}'"))
-        .expect("marker");
-    for _ in 0..500 {
-        if std::fs::read_to_string(c.log_path()).is_ok_and(|t| t.contains(marker)) {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    panic!("{marker} never reached the log");
-}
-
-/// Loads the demo, runs its workload with statement logging on, ANALYZEs, and
-/// returns the part of the server log the workload wrote.
-fn demo_with_captured_workload(c: &Cluster) -> PathBuf {
-    c.create_database("adx").expect("db");
-    let url = c.url("adx");
-    let cfg = pgpilot_demo::DemoConfig {
-        scale: SCALE,
-        seed: SEED,
-    };
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let spec = pgpilot_db::ConnSpec::parse(&url).expect("spec");
-        pgpilot_demo::load(&spec, &cfg, &|_| {})
-            .await
-            .expect("load");
-    });
-
-    c.set_setting("log_min_duration_statement", "0")
-        .expect("log on");
-    flush_log(c, "before-adx-workload");
-    let from = log_size(c);
-    let workload = workload_file().display().to_string();
-    let mut args: Vec<String> = [
-        "bench",
-        "--db",
-        &url,
-        "--workload",
-        &workload,
-        "--duration",
-        "6s",
-        "--warmup",
-        "0s",
-        "--clients",
-        "4",
-        "--format",
-        "json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    for (k, v) in pgpilot_demo::workload_vars(&cfg) {
-        args.push("--var".into());
-        args.push(format!("{k}={v}"));
-    }
-    let out = Command::new(env!("CARGO_BIN_EXE_pgpilot"))
-        .args(&args)
-        .output()
-        .expect("bench");
-    let bench = json_ok("bench", &out);
-    let ran = |name: &str| {
-        bench["queries"]
-            .as_array()
-            .expect("queries")
-            .iter()
-            .find(|q| q["name"] == name)
-            .and_then(|q| q["calls"].as_u64())
-            .unwrap_or(0)
-    };
-    assert!(
-        ran("profile_by_user") > 0,
-        "the profile page never ran: {}",
-        bench["queries"]
-    );
-    flush_log(c, "after-adx-workload");
-    let all = std::fs::read(c.log_path()).expect("log");
-    let path = c.dir().join("adx-workload.log");
-    std::fs::write(&path, &all[from..]).expect("log tail");
-    c.set_setting("log_min_duration_statement", "-1")
-        .expect("log off");
-    c.psql("adx", "ANALYZE").expect("analyze");
-    path
 }
 
 /// Number of indexes in the demo's schema.
@@ -229,7 +123,16 @@ fn path_arg(p: &Path) -> String {
 #[test]
 fn advise_verify_apply_report_and_roll_back_through_the_binary() {
     let c = Cluster::start(ClusterOptions::default()).expect("cluster");
-    let log = demo_with_captured_workload(&c);
+    let log = demo_with_captured_workload(
+        &c,
+        &pgpilot_demo::DemoConfig {
+            scale: SCALE,
+            seed: SEED,
+        },
+        "6s",
+        &["profile_by_user"],
+        json_ok,
+    );
     let url = c.url("adx");
     let dir = c.dir().join("prove");
     std::fs::create_dir_all(&dir).expect("dir");
