@@ -220,6 +220,7 @@ pub async fn run(args: DemoArgs, interrupt: &Interrupt) -> anyhow::Result<Outcom
             return Ok::<_, anyhow::Error>(None);
         }
         let step = Step::start(4, STEPS, "capture: the workload from the server log");
+        cluster_ref.flush_log(Duration::from_secs(30))?;
         let workload = capture_log(&cluster_ref.log_path(), log_from).await?;
         let capture = TopReport::new(&workload, TopBy::Total, 10, false);
         step.finish(&format!(

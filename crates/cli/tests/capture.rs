@@ -5,16 +5,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use pgpilot_cluster::{Cluster, ClusterOptions, LogFormat};
 
-fn pgpilot(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pgpilot"))
-        .args(args)
-        .output()
-        .expect("run pgpilot")
-}
+mod support;
+use support::{flush_log, log_size, pgpilot};
 
 fn pgbench(c: &Cluster, args: &[&str]) {
     let out = Command::new(c.binaries().program("pgbench"))
@@ -29,24 +25,6 @@ fn pgbench(c: &Cluster, args: &[&str]) {
         "pgbench {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Waits until the logging collector has written `marker`, so the log holds
-/// everything that ran before it.
-fn flush_log(c: &Cluster, marker: &str) {
-    c.psql("postgres", &format!("SELECT '{marker}'"))
-        .expect("marker");
-    for _ in 0..500 {
-        if std::fs::read_to_string(c.log_path()).is_ok_and(|t| t.contains(marker)) {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    panic!("{marker} never reached the log");
-}
-
-fn log_size(c: &Cluster) -> usize {
-    std::fs::metadata(c.log_path()).map_or(0, |m| m.len() as usize)
 }
 
 /// Copies the log from byte `from` to a file of its own.

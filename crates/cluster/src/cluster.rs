@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::binaries::PgBinaries;
 use crate::error::ClusterError;
@@ -238,6 +238,42 @@ impl Cluster {
             });
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+    }
+
+    /// Waits until the logging collector has written everything logged so far.
+    ///
+    /// The collector writes asynchronously, so a statement that has returned may
+    /// not be in [`Cluster::log_path`] yet. This raises a uniquely numbered LOG
+    /// message and waits (up to `timeout`) until it shows up in the file.
+    pub fn flush_log(&self, timeout: Duration) -> Result<(), ClusterError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let marker = format!(
+            "pgpilot log flush {}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let from = fs::metadata(self.log_path()).map_or(0, |m| m.len());
+        self.psql(
+            "postgres",
+            // The marker is not a statement of the workload being logged.
+            &format!(
+                "SET log_min_duration_statement = -1; \
+                 DO $flush$ BEGIN RAISE LOG '{marker}'; END $flush$"
+            ),
+        )?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if log_contains_after(&self.log_path(), from, marker.as_bytes()) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(ClusterError::LogFlush {
+                    log: self.log_path(),
+                    waited: timeout,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Creates a database (it inherits the extensions of `template1`).
@@ -500,7 +536,11 @@ fn create_cluster_dir(root: &Path, run_as: &RunAs) -> Result<PathBuf, ClusterErr
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     make_dir(&dir, 0o700)?;
-    let init = fs::write(dir.join(OWNER_FILE), registry::owner_token())
+    // Written whole then renamed: a concurrent `clean_stale` must never read a
+    // half-written owner file and take this directory for a dead run's.
+    let tmp_owner = dir.join(format!("{OWNER_FILE}.tmp"));
+    let init = fs::write(&tmp_owner, registry::owner_token())
+        .and_then(|_| fs::rename(&tmp_owner, dir.join(OWNER_FILE)))
         .map_err(|e| e.to_string())
         .and_then(|_| run_as.own(&dir).map_err(|e| e.to_string()));
     if let Err(reason) = init {
@@ -540,6 +580,19 @@ fn quote_conf(value: &str) -> String {
 fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join(" | ")
+}
+
+/// Whether the file holds `needle` at or after byte `from`.
+fn log_contains_after(path: &Path, from: u64, needle: &[u8]) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = fs::File::open(path) else {
+        return false;
+    };
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(from)).is_err() || file.read_to_end(&mut bytes).is_err() {
+        return false;
+    }
+    bytes.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]

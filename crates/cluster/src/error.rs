@@ -59,6 +59,14 @@ pub enum ClusterError {
         /// psql's error output.
         detail: String,
     },
+    /// The logging collector did not write a marker message in time.
+    #[error("the server log {log} did not receive a marker message within {waited:?}: is the logging collector running and the disk full?")]
+    LogFlush {
+        /// The log file that was watched.
+        log: PathBuf,
+        /// How long it waited.
+        waited: std::time::Duration,
+    },
     /// A program could not be run at all.
     #[error("cannot run {program}: {source}")]
     Spawn {

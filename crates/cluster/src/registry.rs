@@ -83,16 +83,17 @@ pub fn clean_stale(root: &Path) -> Vec<PathBuf> {
             continue;
         }
         let dir = entry.path();
-        let stale = match std::fs::read_to_string(dir.join(OWNER_FILE)) {
-            Ok(t) if t.trim() == KEPT_MARK => false,
-            Ok(t) => !owner_alive(t.trim()),
-            // A directory without an owner file is being created right now, or its
-            // creator died at once; give it a minute.
-            Err(_) => entry
+        let owner = std::fs::read_to_string(dir.join(OWNER_FILE)).unwrap_or_default();
+        let stale = match owner.trim() {
+            KEPT_MARK => false,
+            // A directory without an owner (or with one still being written) is
+            // being created right now, or its creator died at once; give it a minute.
+            "" => entry
                 .metadata()
                 .and_then(|m| m.modified())
                 .map(|m| m.elapsed().unwrap_or_default() > Duration::from_secs(60))
                 .unwrap_or(false),
+            token => !owner_alive(token),
         };
         if stale {
             tracing::info!("removing stale cluster directory {}", dir.display());
@@ -185,9 +186,12 @@ mod tests {
         let live = mk("live", Some(&owner_token()));
         let kept = mk("kept", Some(KEPT_MARK));
         let fresh = mk("fresh", None);
+        // An owner file caught between its creation and its write.
+        let being_written = mk("being-written", Some(""));
         let removed = clean_stale(&root);
         assert_eq!(removed, vec![dead.clone()]);
         assert!(!dead.exists() && live.exists() && kept.exists() && fresh.exists());
+        assert!(being_written.exists());
         std::fs::remove_dir_all(&root).expect("cleanup");
     }
 }

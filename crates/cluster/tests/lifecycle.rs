@@ -218,6 +218,8 @@ fn csv_and_json_logs_are_written_where_log_path_says() {
         .expect("start");
         c.psql("postgres", "SELECT 'logged-statement'")
             .expect("query");
+        c.flush_log(std::time::Duration::from_secs(10))
+            .expect("the collector writes");
         let text = std::fs::read_to_string(c.log_path()).expect("log file");
         assert!(text.contains("logged-statement"), "{format:?}: {text}");
     }

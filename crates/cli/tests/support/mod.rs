@@ -42,13 +42,8 @@ pub fn log_size(c: &Cluster) -> usize {
 pub fn flush_log(c: &Cluster, marker: &str) {
     c.psql("postgres", &format!("SELECT '{marker}'"))
         .expect("marker");
-    for _ in 0..500 {
-        if std::fs::read_to_string(c.log_path()).is_ok_and(|t| t.contains(marker)) {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    panic!("{marker} never reached the log");
+    c.flush_log(std::time::Duration::from_secs(10))
+        .expect("the collector writes");
 }
 
 /// Loads the demo at `cfg` into database `adx`, runs its workload for
