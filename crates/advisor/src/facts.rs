@@ -233,6 +233,12 @@ pub(crate) fn unqualify(text: &str, columns: &[ColumnRef]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut pos = 0;
     for r in cut {
+        // `s.t.t` where the middle word is also a column: its cut overlaps the
+        // one already made.
+        if r.start < pos {
+            pos = pos.max(r.end);
+            continue;
+        }
         out.push_str(&text[pos..r.start]);
         pos = r.end;
     }
@@ -463,6 +469,15 @@ mod tests {
             "lower(email)"
         );
         assert_eq!(unqualify("lower(email)", &cols), "lower(email)");
+        // A table named like its column: the qualifier cuts overlap.
+        let same = vec![ColumnRef {
+            table: Some("status".into()),
+            column: "status".into(),
+        }];
+        assert_eq!(
+            unqualify("lower(public.status.status)", &same),
+            "lower(status)"
+        );
         assert_eq!(
             unqualify("pg_catalog.lower(u.email || 'u.email')", &cols),
             "pg_catalog.lower(email || 'u.email')"

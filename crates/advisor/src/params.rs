@@ -52,13 +52,18 @@ impl ParameterSets {
     }
 }
 
-/// The highest `$n` in `sql` outside literals, quoted identifiers and comments.
+/// Most parameters a statement can have (the wire protocol's 16-bit count).
+pub const MAX_PARAMS: usize = 65_535;
+
+/// The highest `$n` in `sql` outside literals, quoted identifiers and comments
+/// (at most [`MAX_PARAMS`]).
 pub fn param_count(sql: &str) -> usize {
     let s = pgpilot_sql::scan(sql);
     s.literals
         .iter()
         .filter(|l| l.kind == pgpilot_sql::LiteralKind::Param)
         .filter_map(|l| l.raw(sql).trim_start_matches('$').parse::<usize>().ok())
+        .map(|n| n.min(MAX_PARAMS))
         .max()
         .unwrap_or(0)
 }
@@ -279,7 +284,9 @@ fn drawn(u: &Use, i: usize, n: usize, paired: bool) -> Option<String> {
 pub fn parameter_sets(query: &AdvisorQuery, catalog: &Catalog, max_sets: usize) -> ParameterSets {
     let max_sets = max_sets.max(1);
     let shape_max = uses(query, catalog).keys().copied().max().unwrap_or(0);
-    let count = param_count(&query.sql).max(shape_max);
+    // More than the protocol allows cannot be planned anyway: planning reports
+    // it, instead of this allocating a vector per absurd `$2000000000`.
+    let count = param_count(&query.sql).max(shape_max).min(MAX_PARAMS);
     if count == 0 {
         return ParameterSets {
             sets: vec![Vec::new()],

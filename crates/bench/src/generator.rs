@@ -113,7 +113,8 @@ impl Generator {
                 let (a, b) = arg.split_once("..").ok_or_else(bad)?;
                 let lo: f64 = a.trim().parse().map_err(|_| bad())?;
                 let hi: f64 = b.trim().parse().map_err(|_| bad())?;
-                if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+                // The width must be finite too: sampling an infinite range panics.
+                if !(lo.is_finite() && hi.is_finite() && lo <= hi && (hi - lo).is_finite()) {
                     return Err(bad());
                 }
                 Generator::Float { lo, hi }

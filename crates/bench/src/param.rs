@@ -508,10 +508,10 @@ pub fn parse_timestamp(text: &str, apply_offset: bool) -> Option<(i64, bool)> {
     let mut micros = days * 86_400_000_000 + ((h * 60 + mi) * 60 + s) * 1_000_000 + frac;
     if !zone.is_empty() && !zone.eq_ignore_ascii_case("z") {
         let sign = if zone.starts_with('-') { -1 } else { 1 };
-        let z = &zone[1..];
+        let z = zone.get(1..)?;
         let (zh, zm) = match z.split_once(':') {
             Some((a, b)) => (num(a)?, num(b)?),
-            None if z.len() == 4 => (num(&z[..2])?, num(&z[2..])?),
+            None if z.len() == 4 => (num(z.get(..2)?)?, num(z.get(2..)?)?),
             None => (num(z)?, 0),
         };
         if apply_offset {

@@ -392,8 +392,14 @@ pub async fn run(
         }
     }
 
-    let measure_start = Instant::now() + opts.warmup;
-    let deadline = opts.duration.map(|d| measure_start + d);
+    let too_long = || BenchError::Options("the warm-up or duration is too long".into());
+    let measure_start = Instant::now()
+        .checked_add(opts.warmup)
+        .ok_or_else(too_long)?;
+    let deadline = match opts.duration {
+        Some(d) => Some(measure_start.checked_add(d).ok_or_else(too_long)?),
+        None => None,
+    };
     let mut counters_before = if opts.warmup.is_zero() {
         stats::counters(&monitor).await.ok()
     } else {

@@ -27,13 +27,13 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 8)]
     pub clients: u32,
     /// How long to measure (after warm-up), e.g. 30s, 2m.
-    #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "transactions")]
+    #[arg(long, value_parser = crate::output::parse_duration, conflicts_with = "transactions")]
     pub duration: Option<Duration>,
     /// Stop after this many top-level queries or sequences (over all clients).
     #[arg(long)]
     pub transactions: Option<u64>,
     /// Time to run before measuring, e.g. 5s (0s to measure from the start).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    #[arg(long, value_parser = crate::output::parse_duration, default_value = "5s")]
     pub warmup: Duration,
     /// SLO targets (TOML); with it, missing a target exits with code 3.
     #[arg(long)]

@@ -44,7 +44,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub force: bool,
     /// statement_timeout of each measured statement and build, e.g. 60s.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    #[arg(long, value_parser = crate::output::parse_duration, default_value = "60s")]
     pub timeout: Duration,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
@@ -77,10 +77,10 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub prewarm: bool,
     /// lock_timeout of each statement, e.g. 5s: a build waiting longer for a lock gives up and retries.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    #[arg(long, value_parser = crate::output::parse_duration, default_value = "5s")]
     pub lock_timeout: Duration,
     /// statement_timeout of each build (default: none).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = crate::output::parse_duration)]
     pub statement_timeout: Option<Duration>,
     /// Retries after a failed try (lock timeout, cancel, deadlock).
     #[arg(long, default_value_t = 3)]
@@ -110,7 +110,7 @@ pub struct RollbackArgs {
     #[arg(long)]
     pub approve: bool,
     /// lock_timeout of each DROP INDEX CONCURRENTLY, e.g. 5s.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    #[arg(long, value_parser = crate::output::parse_duration, default_value = "5s")]
     pub lock_timeout: Duration,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]

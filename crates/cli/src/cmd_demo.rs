@@ -43,13 +43,13 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 8)]
     pub clients: u32,
     /// How long to measure the workload, e.g. 30s.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    #[arg(long, value_parser = crate::output::parse_duration, default_value = "30s")]
     pub duration: Duration,
     /// Warm-up before measuring (both benchmarks), e.g. 20s: long enough for the
     /// indexes the after run uses at random (primary keys the baseline never read,
     /// every index a non-HOT update touches) to be in the buffer cache, so both runs
     /// measure a steady state rather than the first minutes after a change.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "20s")]
+    #[arg(long, value_parser = crate::output::parse_duration, default_value = "20s")]
     pub warmup: Duration,
     /// Leave the demo server running and print how to connect to and stop it.
     #[arg(long)]

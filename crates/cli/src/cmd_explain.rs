@@ -38,7 +38,7 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub no_analyze: bool,
     /// statement_timeout for each EXPLAIN ANALYZE, e.g. 30s.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    #[arg(long, value_parser = crate::output::parse_duration, default_value = "30s")]
     pub timeout: Duration,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]

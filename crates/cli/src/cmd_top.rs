@@ -58,7 +58,7 @@ pub struct TopArgs {
     #[arg(long)]
     pub db: Option<String>,
     /// With --db alone: measure pg_stat_statements over this interval (e.g. 60s) instead of since its last reset.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = crate::output::parse_duration)]
     pub interval: Option<Duration>,
     /// log_line_prefix of stderr logs (default: from --db, else detected).
     #[arg(long)]
@@ -252,9 +252,14 @@ async fn read_logs(args: &WorkloadSources<'_>, prefix: Option<String>) -> anyhow
         eprintln!("warning: {e}");
     }
     for input in summary.inputs.iter().filter(|i| i.truncated) {
+        let how = if input.compression == "none" {
+            "it shrank while being read, e.g. rotated by copytruncate".to_string()
+        } else {
+            format!("truncated {}", input.compression)
+        };
         eprintln!(
-            "warning: {} ends early (truncated {}); what was readable was used",
-            input.name, input.compression
+            "warning: {} ends early ({how}); what was readable was used",
+            input.name
         );
     }
     let t = &summary.totals;

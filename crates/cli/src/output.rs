@@ -51,3 +51,30 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
             .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
+
+/// Longest duration a flag accepts: beyond it a typo, and clocks overflow.
+const MAX_FLAG_DURATION: std::time::Duration = std::time::Duration::from_secs(366 * 86_400);
+
+/// Parses a duration flag (`30s`, `5m`, `1h 30m`), refusing more than a year.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if d > MAX_FLAG_DURATION {
+        return Err("longer than a year; give a shorter duration such as 30s or 5m".into());
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_past_a_year_are_refused() {
+        assert_eq!(
+            parse_duration("90s"),
+            Ok(std::time::Duration::from_secs(90))
+        );
+        assert!(parse_duration("500000000000y").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

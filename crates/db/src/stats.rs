@@ -164,9 +164,9 @@ pub async fn statement_calls(client: &Client) -> Result<Option<HashMap<String, i
     }
     let rows = client
         .query(
-            "SELECT query, sum(calls)::int8 FROM pg_stat_statements \
+            "SELECT coalesce(query, ''), sum(calls)::int8 FROM pg_stat_statements \
              WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-             GROUP BY query",
+             GROUP BY 1",
             &[],
         )
         .await

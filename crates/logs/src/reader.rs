@@ -89,7 +89,8 @@ pub struct InputReport {
     pub prefix: Option<String>,
     /// "none", "gzip" or "zstd".
     pub compression: &'static str,
-    /// The compressed stream ended early (what was readable was used).
+    /// The input ended early: a compressed stream cut short, or a file that
+    /// shrank while it was read (what was readable was used).
     pub truncated: bool,
     /// Counters of this input.
     pub counters: Counters,
@@ -385,8 +386,13 @@ where
         };
         if let Some((sink, c, truncated)) = slot.into_inner().ok().flatten() {
             reports[input].counters.merge(&c);
-            reports[input].truncated |= truncated;
             summary.totals.merge(&c);
+            // Counted once per input, however many of its chunks saw it end early.
+            if truncated && !reports[input].truncated {
+                reports[input].truncated = true;
+                reports[input].counters.truncated_inputs += 1;
+                summary.totals.truncated_inputs += 1;
+            }
             sinks.push(sink);
         }
     }
@@ -499,6 +505,13 @@ fn run<S: EventSink>(w: &Work, inputs: &[Prepared], sink: &mut S, c: &mut Counte
                 return false;
             };
             let size = f.metadata().map_or(end, |m| m.len());
+            // The file shrank since it was split (rotated by copytruncate, or
+            // rewritten): parse what is left of this chunk and say so.
+            let shrank = size < end;
+            let end = end.min(size);
+            if end <= start {
+                return shrank;
+            }
             let lo = start.saturating_sub(DURATION_WINDOW as u64);
             let hi = (end + ASSOC_WINDOW as u64).min(size);
             let mut buf = vec![0u8; (hi - lo) as usize];
@@ -530,7 +543,7 @@ fn run<S: EventSink>(w: &Work, inputs: &[Prepared], sink: &mut S, c: &mut Counte
                 input: input as u32,
             };
             parse_chunk(&chunk, prefix, sink, c);
-            false
+            shrank
         }
         Work::Whole { input } => {
             let p = &inputs[input];
@@ -548,9 +561,6 @@ fn run<S: EventSink>(w: &Work, inputs: &[Prepared], sink: &mut S, c: &mut Counte
                     }
                 }
             }
-            if truncated {
-                c.truncated_inputs += 1;
-            }
             truncated
         }
     }
@@ -559,6 +569,9 @@ fn run<S: EventSink>(w: &Work, inputs: &[Prepared], sink: &mut S, c: &mut Counte
 /// Block size of csvlog/jsonlog streaming: memory stays bounded by it (plus the
 /// longest record), whatever the file size.
 const RECORD_BLOCK: usize = 8 << 20;
+
+/// Longest csvlog/jsonlog record kept whole; past it, a block is cut at a newline.
+const MAX_RECORD: usize = 64 << 20;
 
 /// Parses csvlog or jsonlog block by block, cutting each block after the last
 /// complete record: for jsonlog any newline (newlines inside values are
@@ -579,6 +592,13 @@ fn stream_records<S: EventSink>(
         let end = if more {
             match record_boundary(&buf, format) {
                 Some(e) => e,
+                // No record ends in 64 MB: an unbalanced quote (a truncated
+                // record followed by more data) inverted the parity. Cut at a
+                // newline anyway so memory stays bounded; the parser counts
+                // the damaged rows.
+                None if buf.len() >= MAX_RECORD => {
+                    memchr::memrchr(b'\n', &buf).map_or(buf.len(), |p| p + 1)
+                }
                 // One record longer than the block: read on.
                 None => continue,
             }
@@ -715,5 +735,47 @@ mod tests {
     #[test]
     fn next_line_handles_crlf() {
         assert_eq!(crate::stderr::next_line("a\r\nb", 0), ("a", 3));
+    }
+
+    struct CountSink(usize);
+    impl EventSink for CountSink {
+        fn event(&mut self, _: crate::Event<'_>) {
+            self.0 += 1;
+        }
+    }
+
+    #[test]
+    fn a_file_that_shrank_after_splitting_is_read_as_far_as_it_goes() {
+        let path = std::env::temp_dir().join(format!("pgpilot-shrank-{}.log", std::process::id()));
+        let line = "2026-11-27 05:13:52.784 UTC [42] LOG:  duration: 1.5 ms  statement: SELECT 1\n";
+        std::fs::write(&path, line.repeat(3)).expect("write");
+        let prepared = vec![Prepared {
+            name: path.clone(),
+            format: Format::Stderr,
+            prefix: Some(Prefix::new("%m [%p] ").expect("prefix")),
+            compression: "none",
+        }];
+        // Split when the file was ten times longer (then copytruncated).
+        let size = (line.len() * 3) as u64;
+        let mut sink = CountSink(0);
+        let mut c = Counters::default();
+        let whole = Work::FileChunk {
+            input: 0,
+            start: 0,
+            end: size * 10,
+        };
+        assert!(
+            run(&whole, &prepared, &mut sink, &mut c),
+            "reported as truncated"
+        );
+        assert_eq!(sink.0, 3);
+        let gone = Work::FileChunk {
+            input: 0,
+            start: size * 5,
+            end: size * 10,
+        };
+        assert!(run(&gone, &prepared, &mut sink, &mut c));
+        assert_eq!(sink.0, 3);
+        std::fs::remove_file(&path).expect("cleanup");
     }
 }

@@ -150,7 +150,8 @@ pub struct Counters {
     pub lines_skipped: BTreeMap<SkipReason, u64>,
     /// Lines that held bytes that are not UTF-8 (decoded lossily, not dropped).
     pub non_utf8_lines: u64,
-    /// Compressed inputs that ended early (the readable part was used).
+    /// Inputs that ended early: a compressed stream cut short, or a file that
+    /// shrank while it was read (rotated by copytruncate). The readable part was used.
     pub truncated_inputs: u64,
     /// Entries (records) produced.
     pub records: u64,

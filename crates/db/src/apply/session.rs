@@ -164,7 +164,8 @@ impl Session {
             )
             .await
             .map_err(|e| DbError::query("looking for the holder of the pgpilot lock", e))?;
-        Ok(row.map(|r| r.get(0)))
+        // NULL when a prepared transaction holds it.
+        Ok(row.and_then(|r| r.get::<_, Option<i32>>(0)))
     }
 
     /// Releases the advisory lock (best effort: a lost connection released it).

@@ -142,7 +142,9 @@ pub(super) async fn built_index(
     };
     for r in rows {
         b.names.push(r.get(0));
-        b.size_bytes += u64::try_from(r.get::<_, i64>(1)).unwrap_or(0);
+        // NULL when the relation vanished meanwhile (a dropped partition).
+        let size = r.get::<_, Option<i64>>(1).unwrap_or(0);
+        b.size_bytes += u64::try_from(size).unwrap_or(0);
         b.check_xmin |= r.get::<_, bool>(2);
     }
     if b.names.is_empty() {
