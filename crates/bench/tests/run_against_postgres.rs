@@ -27,6 +27,32 @@ fn setup(c: &Cluster) -> ConnSpec {
     ConnSpec::parse(&c.url("postgres")).expect("valid url")
 }
 
+/// Resolves once a bench client is running (or has run) a statement containing
+/// `needle`, so a test that stops or kills the run knows it measured something;
+/// a fixed sleep is not enough on a loaded machine.
+async fn bench_has_run(url: &str, needle: &str) {
+    let client = ConnSpec::parse(url)
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+    for _ in 0..1200 {
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE application_name = 'pgpilot-bench' AND strpos(query, $1) > 0",
+                &[&needle],
+            )
+            .await
+            .expect("pg_stat_activity");
+        if row.get::<_, i64>(0) > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no bench client ran {needle:?} within a minute");
+}
+
 fn opts(transactions: u64) -> RunOptions {
     RunOptions {
         clients: 3,
@@ -156,18 +182,17 @@ async fn statement_errors_are_counted_and_the_run_goes_on() {
     let mut o = opts(1);
     o.transactions = None;
     o.duration = Some(Duration::from_secs(60));
+    let url = c.url("postgres");
+    let ctrl_c = async {
+        bench_has_run(&url, "10 /").await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let started = std::time::Instant::now();
-    let report = run(
-        &spec,
-        &script,
-        &o,
-        None,
-        tokio::time::sleep(Duration::from_millis(700)),
-    )
-    .await
-    .expect("interrupted runs still report");
+    let report = run(&spec, &script, &o, None, ctrl_c)
+        .await
+        .expect("interrupted runs still report");
     assert!(report.interrupted);
-    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(started.elapsed() < Duration::from_secs(50));
     assert!(report.summary.statements > 0);
 
     // Problems the server finds are reported before the run starts.
@@ -216,7 +241,8 @@ async fn a_server_that_goes_away_aborts_with_a_partial_report() {
     let killer = {
         let url = c.url("postgres");
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(800)).await;
+            bench_has_run(&url, "pg_sleep").await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
             let client = ConnSpec::parse(&url)
                 .expect("url")
                 .connect()

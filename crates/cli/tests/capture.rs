@@ -168,6 +168,7 @@ fn the_demo_activity_feed_shows_up_as_an_n_plus_one_in_the_server_log() {
     });
     let workload = c.dir().join("adx-core.toml");
     std::fs::write(&workload, pgpilot_demo::WORKLOAD_TOML).expect("workload");
+    flush_log(&c, "before-demo-workload");
     let from = log_size(&c);
     let vars = pgpilot_demo::workload_vars(&pgpilot_demo::DemoConfig {
         scale: 0.01,

@@ -266,6 +266,27 @@ fn demo_end_to_end_at_a_tiny_scale() {
     );
 }
 
+/// Waits until the bench's clients are connected and have sent a statement,
+/// then a little longer so some are measured: a fixed sleep from the spawn is
+/// not enough on a loaded machine.
+fn wait_for_bench_clients(c: &Cluster) {
+    for _ in 0..600 {
+        let n = c
+            .psql(
+                "postgres",
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE application_name = 'pgpilot-bench' AND query <> ''",
+            )
+            .expect("pg_stat_activity");
+        if n.trim().parse::<u32>().unwrap_or(0) > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("the bench never connected");
+}
+
 /// Starts `pgpilot bench` for a long run in the background.
 fn spawn_long_bench(url: &str) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_pgpilot"))
@@ -294,7 +315,7 @@ fn spawn_long_bench(url: &str) -> std::process::Child {
 fn ctrl_c_still_prints_what_was_measured() {
     let c = Cluster::start(ClusterOptions::default()).expect("cluster");
     let child = spawn_long_bench(&c.url("postgres"));
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    wait_for_bench_clients(&c);
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -311,7 +332,7 @@ fn ctrl_c_still_prints_what_was_measured() {
 fn a_server_dying_mid_benchmark_is_reported_not_a_panic() {
     let c = Cluster::start(ClusterOptions::default()).expect("cluster");
     let child = spawn_long_bench(&c.url("postgres"));
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    wait_for_bench_clients(&c);
     drop(c);
     let o = child.wait_with_output().expect("wait");
     assert_user_error(&o, "aborted");

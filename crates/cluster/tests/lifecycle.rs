@@ -78,6 +78,8 @@ fn a_cluster_serves_queries_with_its_extensions_and_leaves_nothing_on_drop() {
     c.set_setting("log_min_duration_statement", "0")
         .expect("set");
     c.psql("app", "SELECT 'marker-42'").expect("query");
+    c.flush_log(std::time::Duration::from_secs(10))
+        .expect("the collector writes");
     let log = std::fs::read_to_string(c.log_path()).expect("log");
     let line = log
         .lines()

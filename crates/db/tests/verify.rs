@@ -335,7 +335,8 @@ async fn indexes_are_proved_with_real_builds_and_nothing_is_left_behind() {
     let open: i64 = client
         .query_one(
             "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
-             WHERE c.relname = 't' AND l.pid <> pg_backend_pid()",
+             WHERE c.relname = 't' AND l.pid <> pg_backend_pid() \
+               AND l.pid IN (SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend')",
             &[],
         )
         .await

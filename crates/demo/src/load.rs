@@ -184,6 +184,15 @@ pub async fn load(
     ra?;
     rb?;
 
+    // Both lanes publish their table counters now: left to the server they
+    // appear up to a second after the load, so a health check run right away
+    // would not see the stale statistics yet.
+    for lane in [&a, &b] {
+        lane.client
+            .batch_execute(FLUSH_STATS_SQL)
+            .await
+            .map_err(|e| load_err("publishing table statistics", e))?;
+    }
     let tables = b.finish().await?;
     let mut steps = a.timings;
     steps.extend(b.timings);

@@ -92,23 +92,30 @@ pub fn demo_with_captured_workload(
         args.push("--var".into());
         args.push(format!("{k}={v}"));
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_pgpilot"))
-        .args(&args)
-        .output()
-        .expect("bench");
-    let bench = json_ok("bench", &out);
-    let ran = |name: &str| {
-        bench["queries"]
-            .as_array()
-            .expect("queries")
-            .iter()
-            .find(|q| q["name"] == name)
-            .and_then(|q| q["calls"].as_u64())
-            .unwrap_or(0)
-    };
-    for name in must_run {
-        assert!(ran(name) > 0, "{name} never ran: {}", bench["queries"]);
+    // Rarely drawn queries (a report is 1 in ~200) may miss a short run on a
+    // loaded machine: run again, adding to the same log, until each has run.
+    let mut missing: Vec<&str> = must_run.to_vec();
+    for _ in 0..4 {
+        let out = Command::new(env!("CARGO_BIN_EXE_pgpilot"))
+            .args(&args)
+            .output()
+            .expect("bench");
+        let bench = json_ok("bench", &out);
+        let ran = |name: &str| {
+            bench["queries"]
+                .as_array()
+                .expect("queries")
+                .iter()
+                .find(|q| q["name"] == name)
+                .and_then(|q| q["calls"].as_u64())
+                .unwrap_or(0)
+        };
+        missing.retain(|name| ran(name) == 0);
+        if missing.is_empty() {
+            break;
+        }
     }
+    assert!(missing.is_empty(), "never ran in four runs: {missing:?}");
     flush_log(c, "after-adx-workload");
     let all = std::fs::read(c.log_path()).expect("log");
     let path = c.dir().join("adx-workload.log");
