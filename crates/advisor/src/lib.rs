@@ -4,12 +4,14 @@
 //! transaction, both implemented in `pgpilot-db`) what a query would cost under a
 //! set of hypothetical indexes, candidate generation from query shapes,
 //! workload-level greedy selection under a storage budget and write overhead,
-//! the judging of a human's draft DDL, and the plan file (`plan.json`) that the
+//! the judging of a human's draft DDL, the check of drop candidates against the
+//! workload's plans ([`drop_check`]), and the plan file (`plan.json`) that the
 //! verify / apply stages read and update.
 
 pub mod advise;
 pub mod candidates;
 mod catalog;
+pub mod drop_check;
 mod error;
 pub mod evaluate;
 mod facts;

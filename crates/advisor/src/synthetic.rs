@@ -34,6 +34,8 @@ pub(crate) struct Synthetic {
     pub calls: Vec<(String, Vec<Option<String>>, Vec<String>)>,
     /// SQL substrings that make `plan` fail with `Fatal`.
     pub fatal: Vec<String>,
+    /// Like HypoPG before 1.4: asking to hide an index is a `Query` error.
+    pub cannot_hide: bool,
     shapes: HashMap<String, QueryShape>,
 }
 
@@ -44,6 +46,7 @@ impl Synthetic {
             plans: 0,
             calls: Vec::new(),
             fatal: Vec::new(),
+            cannot_hide: false,
             shapes: HashMap::new(),
         }
     }
@@ -127,6 +130,9 @@ impl WhatIf for Synthetic {
         self.plans += 1;
         if self.fatal.iter().any(|f| sql.contains(f.as_str())) {
             return Err(WhatIfError::Fatal("connection lost".into()));
+        }
+        if self.cannot_hide && !config.hidden.is_empty() {
+            return Err(WhatIfError::Query("hiding needs HypoPG 1.4".into()));
         }
         if !self.shapes.contains_key(sql) {
             let s = QueryShape::parse(sql).map_err(|e| WhatIfError::Query(e.to_string()))?;
@@ -264,6 +270,7 @@ impl WhatIf for Synthetic {
                 let existing: Vec<(String, IndexDef)> = self
                     .catalog
                     .indexes_on(&tq)
+                    .filter(|e| !config.hidden.contains(&e.name))
                     .map(|e| (e.name.clone(), e.def.clone()))
                     .collect();
                 let candidates = existing

@@ -9,8 +9,8 @@ use pgpilot_advisor::advise::{advise, AdviseOptions};
 use pgpilot_advisor::evaluate::{evaluate_draft, EvaluateOptions};
 use pgpilot_advisor::plan_file::PLAN_FORMAT_VERSION;
 use pgpilot_advisor::{
-    AdvicePlan, AdviseSettings, Catalog, Config, DropRecommendation, Evaluation, ExistingIndex,
-    PlanQuery, WhatIf, WorkloadQueries,
+    AdvicePlan, AdviseSettings, Catalog, DropRecommendation, Evaluation, ExistingIndex, PlanQuery,
+    WhatIf, WorkloadQueries,
 };
 use pgpilot_db::pgpilot_health::IndexFlag;
 use pgpilot_db::whatif::{HypoWhatIf, RealTxWhatIf, WhatIfOptions};
@@ -253,7 +253,7 @@ fn stale_tables(catalog: &Catalog) -> Vec<String> {
 
 /// Drop candidates from the index inventory (unused, duplicate, redundant,
 /// invalid), kept only when no workload query would get costlier without them
-/// (checked by hiding each one from the planner).
+/// (see [`pgpilot_advisor::drop_check`]).
 fn judge_drops(
     catalog: &Catalog,
     inventory: &pgpilot_db::pgpilot_health::IndexInventory,
@@ -291,49 +291,42 @@ fn judge_drops(
             _ => format!("{} scans since the statistics were reset", ix.scans),
         };
         if reason != "invalid" {
-            let hidden = vec![ix.name.clone()];
-            let mut needed_by = None;
-            let mut unchecked = false;
-            for q in queries.queries.iter().filter(|q| {
-                q.shape.relations().iter().any(|t| {
-                    catalog
-                        .table(&t.qualified_name())
-                        .is_some_and(|ti| ti.qualified_name() == table)
-                })
-            }) {
-                let params = q.samples.first().cloned().unwrap_or_default();
-                let before = whatif.plan(&q.sql, &params, Config::default());
-                let after = whatif.plan(
-                    &q.sql,
-                    &params,
-                    Config {
-                        hypothetical: &[],
-                        hidden: &hidden,
-                    },
-                );
-                match (before, after) {
-                    (Ok(b), Ok(a)) if a.total_cost > b.total_cost * (1.0 + DROP_COST_RISE) => {
-                        needed_by = Some((q.sql.clone(), b.total_cost, a.total_cost));
-                        break;
-                    }
-                    (Ok(_), Err(_)) => unchecked = true,
-                    _ => {}
+            use pgpilot_advisor::drop_check::{check_drop, DropCheck};
+            match check_drop(&ix.name, &table, catalog, queries, whatif, DROP_COST_RISE) {
+                Ok(DropCheck::Needed {
+                    query,
+                    cost_with,
+                    cost_without,
+                }) => {
+                    tracing::info!(
+                        "keeping {} ({reason}): without it `{}` would cost {cost_without:.0} instead of {cost_with:.0}",
+                        ix.name,
+                        pgpilot_report::one_line_sql(&query, 60)
+                    );
+                    continue;
                 }
-            }
-            if let Some((sql, b, a)) = needed_by {
-                tracing::info!(
-                    "keeping {} ({reason}): without it `{}` would cost {a:.0} instead of {b:.0}",
-                    ix.name,
-                    pgpilot_report::one_line_sql(&sql, 60)
-                );
-                continue;
-            }
-            if unchecked {
-                detail.push_str(
-                    "; not checked against the workload's plans (hiding an index needs HypoPG 1.4+)",
-                );
-            } else {
-                detail.push_str("; no workload query's plan needs it");
+                Ok(DropCheck::UsedByPlan { query }) => {
+                    tracing::info!(
+                        "keeping {} ({reason}): the plan of `{}` uses it",
+                        ix.name,
+                        pgpilot_report::one_line_sql(&query, 60)
+                    );
+                    continue;
+                }
+                Ok(DropCheck::NotNeeded {
+                    hidden_checked: true,
+                    ..
+                }) => detail.push_str("; no workload query's plan needs it"),
+                Ok(DropCheck::NotNeeded {
+                    hidden_checked: false,
+                    ..
+                }) => detail.push_str(
+                    "; no workload query's plan uses it (plans without it were not costed: \
+                     hiding an index needs HypoPG 1.4+)",
+                ),
+                Err(e) => {
+                    detail.push_str(&format!("; not checked against the workload's plans ({e})"))
+                }
             }
         }
         out.push(DropRecommendation {
