@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use pgpilot_db::apply::{ApplyOutcome, RollbackOutcome};
 use pgpilot_db::{
-    apply_plan, load_plan, rollback, verify_plan, ApplyOptions, ConnSpec, RollbackOptions,
+    apply_plan, load_plan, rollback, verify_plan_until, ApplyOptions, ConnSpec, RollbackOptions,
     RollbackSelector, VerifyOptions,
 };
 
@@ -136,12 +136,29 @@ pub async fn run_verify(args: VerifyArgs, interrupt: &Interrupt) -> anyhow::Resu
         ..VerifyOptions::default()
     };
     let mut progress = |e: pgpilot_db::VerifyEvent| eprintln!("{e}");
-    let summary = tokio::select! {
-        s = verify_plan(&spec, staging.as_ref(), &mut plan, &options, &mut progress) => s?,
-        _ = interrupt.wait() => {
-            eprintln!("interrupted: the plan file is left as it was");
+    let verified = verify_plan_until(
+        &spec,
+        staging.as_ref(),
+        &mut plan,
+        &options,
+        &mut progress,
+        interrupt.wait(),
+    )
+    .await;
+    let summary = match verified {
+        Err(pgpilot_db::DbError::Interrupted) => {
+            eprintln!(
+                "interrupted: the running statement was cancelled and rolled back{}; \
+                 the plan file is left as it was",
+                if staging.is_some() {
+                    ", the indexes built on staging dropped"
+                } else {
+                    ""
+                }
+            );
             return Ok(Outcome::Interrupted);
         }
+        other => other?,
     };
     write_plan(&args.plan, &plan)?;
     eprintln!(

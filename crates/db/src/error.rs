@@ -56,6 +56,10 @@ pub enum DbError {
         /// The underlying failure.
         reason: String,
     },
+    /// The caller asked to stop (Ctrl-C); what was running was cancelled and
+    /// cleaned up.
+    #[error("interrupted")]
+    Interrupted,
     /// A statement failed on the server.
     #[error("{context} failed: {message}{}", sqlstate.as_ref().map(|s| format!(" (SQLSTATE {s})")).unwrap_or_default())]
     Query {

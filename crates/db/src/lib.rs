@@ -39,7 +39,7 @@ pub use pgss::pgss_snapshot;
 pub use plan_identity::{check_plan, load_plan, PlanFileError, PlanMismatch};
 pub use settings::{log_settings, LogSettings};
 pub use tokio_postgres;
-pub use verify::{verify_plan, VerifyEvent, VerifyOptions, VerifySummary};
+pub use verify::{verify_plan, verify_plan_until, VerifyEvent, VerifyOptions, VerifySummary};
 pub use whatif::{
     hypopg_status, HypoStatus, HypoWhatIf, RealTxWhatIf, WhatIfConnectError, WhatIfOptions,
 };

@@ -243,6 +243,29 @@ pub async fn verify_plan(
     options: &VerifyOptions,
     progress: &mut (dyn FnMut(VerifyEvent) + Send),
 ) -> Result<VerifySummary, DbError> {
+    verify_plan_until(
+        target,
+        staging,
+        plan,
+        options,
+        progress,
+        std::future::pending(),
+    )
+    .await
+}
+
+/// [`verify_plan`] that stops when `stop` resolves (Ctrl-C): the statement
+/// running is cancelled, an open transaction rolled back, the indexes built on
+/// staging dropped, and [`DbError::Interrupted`] returned. The recommendations
+/// measured so far keep their verification in `plan`.
+pub async fn verify_plan_until(
+    target: &ConnSpec,
+    staging: Option<&ConnSpec>,
+    plan: &mut AdvicePlan,
+    options: &VerifyOptions,
+    progress: &mut (dyn FnMut(VerifyEvent) + Send),
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<VerifySummary, DbError> {
     let started = Instant::now();
     let spec = staging.unwrap_or(target);
     let client = spec
@@ -276,16 +299,37 @@ pub async fn verify_plan(
         seconds: 0.0,
     };
     let mut staged = Staged::default();
-    let result = verify_each(
-        &client,
-        &place,
-        plan,
-        options,
-        progress,
-        &mut summary,
-        &mut staged,
-    )
-    .await;
+    let result = {
+        let each = verify_each(
+            &client,
+            &place,
+            plan,
+            options,
+            progress,
+            &mut summary,
+            &mut staged,
+        );
+        tokio::pin!(each);
+        tokio::select! {
+            r = &mut each => r,
+            _ = stop => Err(DbError::Interrupted),
+        }
+    };
+    if matches!(result, Err(DbError::Interrupted)) {
+        // The dropped future may have left a statement running (a backend does
+        // not notice a vanished client until it next talks to it) and a
+        // transaction open.
+        let cancelled = client
+            .cancel_token()
+            .cancel_query(tokio_postgres::NoTls)
+            .await;
+        if let Err(e) = cancelled {
+            tracing::warn!(error = %e, "could not cancel the running verify statement");
+        }
+        // Let the cancel land on that statement, not on the clean-up's.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
     let cleaned = clean_up(&client, spec, &mut staged, options, result.as_ref().err()).await;
     result?;
     cleaned?;
