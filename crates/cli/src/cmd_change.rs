@@ -9,8 +9,8 @@ use anyhow::{bail, Context};
 use clap::Args;
 use pgpilot_db::apply::{ApplyOutcome, RollbackOutcome};
 use pgpilot_db::{
-    apply_plan, load_plan, rollback, verify_plan_until, ApplyOptions, ConnSpec, RollbackOptions,
-    RollbackSelector, VerifyOptions,
+    apply_plan_until, load_plan, rollback_until, verify_plan_until, ApplyOptions, ConnSpec,
+    RollbackOptions, RollbackSelector, VerifyOptions,
 };
 
 use crate::cmd_advise::{now_rfc3339, parse_bytes, parse_fraction, write_plan};
@@ -208,12 +208,13 @@ pub async fn run_apply(args: ApplyArgs, interrupt: &Interrupt) -> anyhow::Result
         );
     }
     let mut progress = |e: pgpilot_db::ApplyEvent| eprintln!("{e}");
-    let report = tokio::select! {
-        r = apply_plan(&spec, &plan, &options, &mut progress) => r?,
-        _ = interrupt.wait() => {
-            eprintln!("interrupted: see pgpilot.changes for what was done");
+    let applied = apply_plan_until(&spec, &plan, &options, &mut progress, interrupt.wait()).await;
+    let report = match applied {
+        Err(pgpilot_db::ApplyError::Db(pgpilot_db::DbError::Interrupted)) => {
+            eprintln!("interrupted while waiting for another apply: nothing was changed");
             return Ok(Outcome::Interrupted);
         }
+        other => other?,
     };
     match args.format {
         Format::Json => print_json(&report)?,
@@ -252,6 +253,13 @@ pub async fn run_apply(args: ApplyArgs, interrupt: &Interrupt) -> anyhow::Result
             print(&text)?;
         }
     }
+    if report.interrupted {
+        eprintln!(
+            "interrupted: the change running was cancelled and journaled, the rest not started; \
+             see pgpilot.changes"
+        );
+        return Ok(Outcome::Interrupted);
+    }
     if !report.succeeded() {
         bail!("some changes failed: see above and pgpilot.changes");
     }
@@ -287,13 +295,8 @@ pub async fn run_rollback(args: RollbackArgs, interrupt: &Interrupt) -> anyhow::
         eprintln!("dry run: nothing is changed without --approve");
     }
     let mut progress = |e: pgpilot_db::ApplyEvent| eprintln!("{e}");
-    let report = tokio::select! {
-        r = rollback(&spec, &selector, &options, &mut progress) => r?,
-        _ = interrupt.wait() => {
-            eprintln!("interrupted: see pgpilot.changes for what was done");
-            return Ok(Outcome::Interrupted);
-        }
-    };
+    let report =
+        rollback_until(&spec, &selector, &options, &mut progress, interrupt.wait()).await?;
     match args.format {
         Format::Json => print_json(&report)?,
         _ => {
@@ -335,6 +338,13 @@ pub async fn run_rollback(args: RollbackArgs, interrupt: &Interrupt) -> anyhow::
             }
             print(&text)?;
         }
+    }
+    if report.interrupted {
+        eprintln!(
+            "interrupted: the change running was cancelled; the ones not undone stay \
+             journaled as applied (run the rollback again to finish)"
+        );
+        return Ok(Outcome::Interrupted);
     }
     if !report.succeeded() {
         bail!("some changes could not be undone: see above");

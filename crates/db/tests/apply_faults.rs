@@ -11,10 +11,7 @@ use std::time::{Duration, Instant};
 
 use apply_support::*;
 use pgpilot_advisor::{ChangeStatus, IndexKey, VerifyStatus};
-use pgpilot_db::tokio_postgres::Client;
-use pgpilot_db::{
-    apply_plan, journal, ApplyEvent, ApplyOptions, ApplyOutcome, ConnSpec, JournalFilter,
-};
+use pgpilot_db::{apply_plan, ApplyEvent, ApplyOptions, ApplyOutcome, ConnSpec};
 
 /// Cancels (or terminates) `count` index builds of `pgpilot apply` as they
 /// happen, each once it is scanning the table.
@@ -41,18 +38,6 @@ async fn interrupt_builds(spec: ConnSpec, count: usize, terminate: bool) -> Vec<
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     pids
-}
-
-async fn journal_of(client: &Client, plan_id: &str) -> Vec<pgpilot_advisor::ChangeRecord> {
-    journal(
-        client,
-        &JournalFilter {
-            plan_id: Some(plan_id.into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("journal")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

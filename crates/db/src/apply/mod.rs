@@ -39,7 +39,8 @@ use items::{plan_items, Planned};
 use journal::{ensure_journal, record_change, NewChange};
 pub use journal::{journal, JournalFilter};
 pub use rollback::{
-    rollback, RollbackItem, RollbackOptions, RollbackOutcome, RollbackReport, RollbackSelector,
+    rollback, rollback_until, RollbackItem, RollbackOptions, RollbackOutcome, RollbackReport,
+    RollbackSelector,
 };
 pub use session::APPLY_LOCK_KEY;
 use session::{index_state, IndexState, Session, Timing};
@@ -322,6 +323,9 @@ pub struct ApplyReport {
     pub items: Vec<ApplyItem>,
     /// Total time.
     pub elapsed_ms: f64,
+    /// Stopped by Ctrl-C: the change running was cancelled (and journaled),
+    /// the ones after it not started.
+    pub interrupted: bool,
 }
 
 impl ApplyReport {
@@ -355,6 +359,21 @@ pub async fn apply_plan(
     options: &ApplyOptions,
     progress: Progress<'_>,
 ) -> Result<ApplyReport, ApplyError> {
+    apply_plan_until(spec, plan, options, progress, std::future::pending()).await
+}
+
+/// [`apply_plan`] that stops when `stop` resolves (Ctrl-C): the statement
+/// running is cancelled, what it left (an INVALID index) cleaned up and the
+/// change journaled as failed; later changes are not started. A stop while
+/// waiting for another run's lock ends with [`DbError::Interrupted`].
+pub async fn apply_plan_until(
+    spec: &ConnSpec,
+    plan: &AdvicePlan,
+    options: &ApplyOptions,
+    progress: Progress<'_>,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<ApplyReport, ApplyError> {
+    tokio::pin!(stop);
     let started = Instant::now();
     let mut sess = Session::open(spec, options.timing()).await?;
     check_plan(&sess.client, plan).await?;
@@ -366,18 +385,55 @@ pub async fn apply_plan(
         describe(&sess, planned).await?
     } else {
         sess.refuse_standby().await?;
-        let waited = sess.acquire_lock(progress).await?;
-        let result = apply_items(&mut sess, plan, planned, waited, options.prewarm, progress).await;
+        let waited = tokio::select! {
+            w = sess.acquire_lock(progress) => w?,
+            _ = stop.as_mut() => return Err(DbError::Interrupted.into()),
+        };
+        let result = apply_items(
+            &mut sess,
+            plan,
+            planned,
+            waited,
+            options.prewarm,
+            progress,
+            stop,
+        )
+        .await;
         sess.release_lock().await;
         result?
     };
+    let interrupted = sess.stop.requested();
     Ok(ApplyReport {
         plan_id: plan.id.clone(),
         database: spec.dbname().to_string(),
         dry_run: options.dry_run,
         items,
         elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+        interrupted,
     })
+}
+
+/// Runs one step; when `stop` fires meanwhile, the session's stop is requested
+/// (the statement cancelled, no further try) and the step left to finish its
+/// clean-up.
+pub(crate) async fn step_until(
+    sess: &mut Session,
+    op: &Op,
+    target: &IndexTarget,
+    progress: Progress<'_>,
+    stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> steps::StepResult {
+    let signal = sess.stop.clone();
+    if signal.requested() {
+        return run_step(sess, op, target, progress).await;
+    }
+    let step = run_step(sess, op, target, progress);
+    tokio::pin!(step);
+    tokio::select! {
+        r = &mut step => return r,
+        _ = stop.as_mut() => signal.request().await,
+    }
+    step.await
 }
 
 /// Dry run: what would be done, from read-only look-ups.
@@ -425,6 +481,7 @@ async fn apply_items(
     waited: bool,
     prewarm: bool,
     progress: Progress<'_>,
+    mut stop: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
 ) -> Result<Vec<ApplyItem>, ApplyError> {
     if waited {
         // Another run changed the database meanwhile: check again.
@@ -441,6 +498,12 @@ async fn apply_items(
             out.push(item);
             continue;
         };
+        if sess.stop.requested() {
+            item.outcome = ApplyOutcome::Skipped;
+            item.message = "not started: interrupted (Ctrl-C)".into();
+            out.push(item);
+            continue;
+        }
         position += 1;
         progress(ApplyEvent::Started {
             position,
@@ -455,7 +518,7 @@ async fn apply_items(
             // Recreate it exactly as it is now, not as the plan saw it.
             item.rollback_ddl = concurrent_create(&definition).unwrap_or(item.rollback_ddl);
         }
-        let result = run_step(sess, &op, &target, progress).await;
+        let result = step_until(sess, &op, &target, progress, &mut stop).await;
         item.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         item.tries = result.tries;
         item.message = result.message;

@@ -122,6 +122,9 @@ pub struct RollbackReport {
     pub items: Vec<RollbackItem>,
     /// Total time.
     pub elapsed_ms: f64,
+    /// Stopped by Ctrl-C: the change running was cancelled, later ones not
+    /// undone (they stay journaled as applied).
+    pub interrupted: bool,
 }
 
 impl RollbackReport {
@@ -141,6 +144,19 @@ pub async fn rollback(
     options: &RollbackOptions,
     progress: Progress<'_>,
 ) -> Result<RollbackReport, ApplyError> {
+    rollback_until(spec, selector, options, progress, std::future::pending()).await
+}
+
+/// [`rollback`] that stops when `stop` resolves (Ctrl-C): the statement
+/// running is cancelled and cleaned up, no further try starts, and every
+/// change not undone is reported (and stays journaled as applied).
+pub async fn rollback_until(
+    spec: &ConnSpec,
+    selector: &RollbackSelector,
+    options: &RollbackOptions,
+    progress: Progress<'_>,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<RollbackReport, ApplyError> {
     let started = Instant::now();
     let timing = Timing {
         lock_timeout: options.lock_timeout.filter(|d| !d.is_zero()),
@@ -150,14 +166,26 @@ pub async fn rollback(
         wait_for_lock: options.wait_for_lock,
     };
     let mut sess = Session::open(spec, timing).await?;
-    let result = if options.dry_run {
-        undo(&mut sess, selector, true, progress).await
-    } else {
-        sess.refuse_standby().await?;
-        sess.acquire_lock(progress).await?;
-        let r = undo(&mut sess, selector, false, progress).await;
-        sess.release_lock().await;
-        r
+    let signal = sess.stop.clone();
+    let work = async {
+        if options.dry_run {
+            undo(&mut sess, selector, true, progress).await
+        } else {
+            sess.refuse_standby().await?;
+            sess.acquire_lock(progress).await?;
+            let r = undo(&mut sess, selector, false, progress).await;
+            sess.release_lock().await;
+            r
+        }
+    };
+    tokio::pin!(work);
+    let result = tokio::select! {
+        r = &mut work => r,
+        _ = stop => {
+            // Cancel what runs and let the work finish its clean-up.
+            signal.request().await;
+            work.await
+        }
     };
     let (plan_id, items) = result?;
     Ok(RollbackReport {
@@ -167,6 +195,7 @@ pub async fn rollback(
         dry_run: options.dry_run,
         items,
         elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+        interrupted: signal.requested(),
     })
 }
 

@@ -3,9 +3,11 @@
 //! the catalog look-ups the steps need, and the classification of failures into
 //! "retry" and "give up".
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio_postgres::Client;
+use tokio_postgres::{CancelToken, Client};
 
 use super::{ApplyError, ApplyEvent, Progress};
 use crate::conn::ConnSpec;
@@ -24,6 +26,42 @@ const fn fnv1a64(bytes: &[u8]) -> u64 {
         i += 1;
     }
     h
+}
+
+/// Ctrl-C for a running apply or rollback: once requested, the statement
+/// running on the session's connection is cancelled and no further try starts.
+#[derive(Clone, Default)]
+pub(crate) struct StopSignal(Arc<StopState>);
+
+#[derive(Default)]
+struct StopState {
+    requested: AtomicBool,
+    cancel: Mutex<Option<CancelToken>>,
+}
+
+impl StopSignal {
+    /// Whether a stop was requested.
+    pub fn requested(&self) -> bool {
+        self.0.requested.load(Ordering::SeqCst)
+    }
+
+    /// Requests the stop and cancels the statement running, if any.
+    pub async fn request(&self) {
+        self.0.requested.store(true, Ordering::SeqCst);
+        let token = self.0.cancel.lock().ok().and_then(|t| t.clone());
+        if let Some(token) = token {
+            if let Err(e) = token.cancel_query(tokio_postgres::NoTls).await {
+                tracing::warn!(error = %e, "could not cancel the running statement");
+            }
+        }
+    }
+
+    /// The connection whose statements a stop cancels.
+    fn watch(&self, client: &Client) {
+        if let Ok(mut t) = self.0.cancel.lock() {
+            *t = Some(client.cancel_token());
+        }
+    }
 }
 
 /// Timeouts, retries and lock waiting shared by apply and rollback.
@@ -55,6 +93,8 @@ pub(crate) struct Session {
     timing: Timing,
     locked: bool,
     lost: bool,
+    /// Ctrl-C: cancels the running statement and stops retries.
+    pub stop: StopSignal,
 }
 
 fn ms(d: Option<Duration>) -> u128 {
@@ -66,12 +106,15 @@ impl Session {
     pub async fn open(spec: &ConnSpec, timing: Timing) -> Result<Self, DbError> {
         let spec = spec.with_application_name("pgpilot apply");
         let client = spec.connect().await?;
+        let stop = StopSignal::default();
+        stop.watch(&client);
         let s = Session {
             spec,
             client,
             timing,
             locked: false,
             lost: false,
+            stop,
         };
         s.set_timeouts().await?;
         Ok(s)
@@ -196,6 +239,7 @@ impl Session {
             return Ok(());
         }
         let client = self.spec.connect().await?;
+        self.stop.watch(&client);
         self.client = client;
         self.lost = false;
         self.set_timeouts().await?;

@@ -109,6 +109,9 @@ pub(crate) async fn run_step(
         if attempt > 1 {
             sleep(timing.backoff_before(attempt)).await;
         }
+        if sess.stop.requested() {
+            break;
+        }
         let started = Instant::now();
         let end = one_try(sess, op, target, attempt, &mut notes, progress).await;
         let elapsed = started.elapsed();
@@ -175,7 +178,7 @@ pub(crate) async fn run_step(
                 {
                     sess.mark_lost();
                 }
-                let retry = kind.retryable() && attempt < total;
+                let retry = kind.retryable() && attempt < total && !sess.stop.requested();
                 progress(ApplyEvent::TryFailed {
                     what: shown.clone(),
                     attempt,
@@ -188,7 +191,7 @@ pub(crate) async fn run_step(
                 record.failure = Some(kind.label().to_string());
                 record.cleanup = cleanup;
                 tries.push(record);
-                if !kind.retryable() {
+                if !retry {
                     break;
                 }
             }
@@ -199,10 +202,14 @@ pub(crate) async fn run_step(
         .and_then(|t| t.error.clone())
         .unwrap_or_default();
     let n = tries.len();
-    let mut message = format!(
-        "gave up on {shown} after {n} {}: {last}",
-        if n == 1 { "try" } else { "tries" }
-    );
+    let mut message = if sess.stop.requested() {
+        format!("interrupted during {shown} (Ctrl-C): {last}")
+    } else {
+        format!(
+            "gave up on {shown} after {n} {}: {last}",
+            if n == 1 { "try" } else { "tries" }
+        )
+    };
     message.push_str(&leftover_note(sess, op, target, progress).await);
     StepResult {
         outcome: StepOutcome::Failed,

@@ -259,3 +259,16 @@ pub async fn building_pid(client: &Client, deadline: Duration) -> Option<i32> {
     }
     None
 }
+
+/// The journal rows of one plan.
+pub async fn journal_of(client: &Client, plan_id: &str) -> Vec<pgpilot_advisor::ChangeRecord> {
+    pgpilot_db::journal(
+        client,
+        &pgpilot_db::JournalFilter {
+            plan_id: Some(plan_id.into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("journal")
+}
