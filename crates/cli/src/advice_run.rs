@@ -342,6 +342,13 @@ fn judge_drops(
             size_bytes: ix.bytes.max(0) as u64,
         });
     }
+    // Judged one by one, a set can still drop an index with its copy, or the
+    // last index of a foreign key.
+    let names: Vec<String> = out.iter().map(|d| d.name.clone()).collect();
+    for keep in pgpilot_db::pgpilot_health::drop_safety::must_keep(inventory, &names) {
+        eprintln!("note: not proposing to drop {}: {}", keep.name, keep.reason);
+        out.retain(|d| d.name != keep.name);
+    }
     out
 }
 

@@ -67,12 +67,19 @@ pub async fn collect_health_facts(client: &Client) -> Result<HealthFacts, DbErro
         indexes::key_widths(client).await,
     )?
     .unwrap_or_default();
+    let created = soft(
+        &mut f,
+        "pgpilot_journal",
+        indexes::created_by_pgpilot(client).await,
+    )?
+    .unwrap_or_default();
     if let Some(list) = soft(&mut f, "indexes", indexes::indexes(client).await)? {
         f.indexes = list
             .into_iter()
             .map(|(oid, mut i)| {
                 i.build_in_progress = building.contains(&oid);
                 i.key_avg_width = widths.get(&oid).copied();
+                i.created_age_s = created.get(&oid).copied();
                 i
             })
             .collect();

@@ -132,6 +132,23 @@ async fn apply_journals_noops_and_rolls_back() {
     let now = indexes(&client, "items").await;
     assert!(now.contains(&(verified.name.clone(), true)), "{now:?}");
     assert_eq!(now.len(), before.len() + 1);
+    // The health audit learns from the journal how young the new index is.
+    let facts = pgpilot_db::collect_health_facts(&client)
+        .await
+        .expect("facts");
+    let age = |name: &str| {
+        facts
+            .indexes
+            .iter()
+            .find(|i| i.name == name)
+            .map(|i| i.created_age_s)
+    };
+    assert!(
+        age(&verified.name).flatten().is_some_and(|a| a < 600.0),
+        "{:?}",
+        age(&verified.name)
+    );
+    assert_eq!(age("items_pkey"), Some(None));
     let rows = journal(&client, &JournalFilter::default())
         .await
         .expect("journal");

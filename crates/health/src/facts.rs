@@ -193,6 +193,10 @@ pub struct IndexFacts {
     pub key_nullable: bool,
     /// The index's `fillfactor` (default 90 for B-trees).
     pub fillfactor: Option<i64>,
+    /// Seconds since the index was created, when known: PostgreSQL does not
+    /// record it, pgpilot's journal does for the indexes `apply` created.
+    #[serde(default)]
+    pub created_age_s: Option<f64>,
 }
 
 impl IndexFacts {

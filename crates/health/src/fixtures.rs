@@ -64,6 +64,7 @@ pub(crate) fn index(table: &str, name: &str, cols: &[&str]) -> IndexFacts {
         key_avg_width: Some(8.0),
         key_nullable: false,
         fillfactor: None,
+        created_age_s: None,
     }
 }
 

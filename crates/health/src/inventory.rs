@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::facts::{HealthFacts, Unavailable};
 use crate::redundancy::{redundant_indexes, RedundancyKind};
+use crate::rules::fk_without_index::index_serves_fk;
 
 /// Tables with fewer rows are left out of the index usage ratio, as PgHero does: a
 /// sequential scan of a small table is the right plan.
@@ -60,6 +61,11 @@ pub struct InventoryIndex {
     pub flags: Vec<IndexFlag>,
     /// For a duplicate or redundant index, the index that covers it.
     pub covered_by: Option<String>,
+    /// Foreign keys of its table this index can serve (their columns are its
+    /// leading key columns): a delete or key update on the referenced table
+    /// looks rows up through it, even when no query of the workload does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub foreign_keys: Vec<String>,
 }
 
 /// Sequential vs index scans of one table.
@@ -146,6 +152,12 @@ pub fn index_inventory(facts: &HealthFacts) -> IndexInventory {
                 tuples_fetched: i.tuples_fetched,
                 flags,
                 covered_by,
+                foreign_keys: facts
+                    .foreign_keys
+                    .iter()
+                    .filter(|fk| index_serves_fk(i, fk))
+                    .map(|fk| fk.name.clone())
+                    .collect(),
             }
         })
         .collect();
@@ -251,5 +263,38 @@ mod tests {
         let json = serde_json::to_value(&inv).unwrap_or_default();
         assert_eq!(json["indexes"][1]["name"], "t_a_idx");
         assert_eq!(json["indexes"][1]["flags"][0], "redundant");
+    }
+
+    #[test]
+    fn indexes_name_the_foreign_keys_they_serve() {
+        let mut f = facts(
+            vec![table("t", 1000)],
+            vec![
+                index("t", "t_a_b_idx", &["a", "b"]),
+                index("t", "t_b_idx", &["b"]),
+                index("t", "t_c_idx", &["c"]),
+            ],
+        );
+        f.foreign_keys.push(crate::facts::ForeignKeyFacts {
+            name: "t_b_a_fkey".into(),
+            schema: "public".into(),
+            table: "t".into(),
+            columns: vec!["b".into(), "a".into()],
+            referenced_schema: "public".into(),
+            referenced_table: "p".into(),
+            referenced_columns: vec!["x".into(), "y".into()],
+            on_delete: "NO ACTION".into(),
+        });
+        let inv = index_inventory(&f);
+        let fks = |n: &str| {
+            inv.indexes
+                .iter()
+                .find(|i| i.name == n)
+                .map(|i| i.foreign_keys.clone())
+                .unwrap_or_default()
+        };
+        // (a, b) leads with the key's columns in another order: it serves it.
+        assert_eq!(fks("t_a_b_idx"), vec!["t_b_a_fkey".to_string()]);
+        assert!(fks("t_b_idx").is_empty() && fks("t_c_idx").is_empty());
     }
 }

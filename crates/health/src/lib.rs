@@ -15,6 +15,7 @@
 //! assert!(!fails_on(&findings, Severity::Warning));
 //! ```
 
+pub mod drop_safety;
 pub mod facts;
 #[cfg(test)]
 mod fixtures;

@@ -81,8 +81,9 @@ fn covers(big: &IndexFacts, small: &IndexFacts) -> Option<RedundancyKind> {
 }
 
 /// Every index that another index makes unnecessary, at most once each. Of two
-/// identical droppable indexes only one is reported (the one whose name sorts
-/// last), so following the advice never drops both.
+/// identical droppable indexes only one is reported, so following the advice
+/// never drops both: the one the planner uses less (fewer scans), or, on a tie,
+/// the one whose name sorts last.
 pub fn redundant_indexes(indexes: &[IndexFacts]) -> Vec<Redundancy> {
     let mut out = Vec::new();
     for (i, small) in indexes.iter().enumerate() {
@@ -97,7 +98,7 @@ pub fn redundant_indexes(indexes: &[IndexFacts]) -> Vec<Redundancy> {
             if kind == RedundancyKind::Duplicate
                 && droppable(big)
                 && big.include.len() == small.include.len()
-                && big.name > small.name
+                && (small.scans, &big.name) > (big.scans, &small.name)
             {
                 // The mirror pair reports `big` as covered by `small`.
                 continue;
@@ -184,5 +185,16 @@ mod tests {
         assert_eq!(r.len(), 1);
         assert_eq!((r[0].index, r[0].covered_by), (0, 1));
         assert_eq!(r[0].kind, RedundancyKind::Duplicate);
+    }
+
+    #[test]
+    fn of_two_duplicates_the_one_in_use_is_kept() {
+        let mut used = index("t", "t_b_idx2", &["b"]);
+        used.scans = 2464;
+        let v = vec![index("t", "t_b_idx", &["b"]), used];
+        let r = redundant_indexes(&v);
+        assert_eq!(r.len(), 1, "{r:?}");
+        // t_b_idx sorts first, but t_b_idx2 is the one the planner uses.
+        assert_eq!((r[0].index, r[0].covered_by), (0, 1));
     }
 }

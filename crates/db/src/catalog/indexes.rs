@@ -1,5 +1,6 @@
 //! Indexes with definition, columns, flags, size and usage counters; the key
-//! widths from `pg_stats` that feed the bloat estimate; indexes being built.
+//! widths from `pg_stats` that feed the bloat estimate; indexes being built;
+//! the age of the indexes pgpilot created.
 
 use std::collections::{HashMap, HashSet};
 
@@ -12,6 +13,7 @@ use crate::error::DbError;
 const SOURCE: &str = "indexes (pg_index, pg_stat_user_indexes)";
 const WIDTHS: &str = "index key widths (pg_stats)";
 const PROGRESS: &str = "index builds in progress (pg_stat_progress_create_index)";
+const JOURNAL: &str = "indexes created by pgpilot (pgpilot.changes)";
 
 /// Every index on a user table, with its oid (to match builds in progress).
 pub(crate) async fn indexes(client: &Client) -> Result<Vec<(i64, IndexFacts)>, DbError> {
@@ -102,6 +104,7 @@ pub(crate) async fn indexes(client: &Client) -> Result<Vec<(i64, IndexFacts)>, D
                 fillfactor: get(r, 20, SOURCE)?,
                 key_avg_width: None,
                 key_nullable: get(r, 25, SOURCE)?,
+                created_age_s: None,
             },
         ));
     }
@@ -147,4 +150,30 @@ pub(crate) async fn builds_in_progress(client: &Client) -> Result<HashSet<i64>, 
     )
     .await?;
     rows.iter().map(|r| get(r, 0, PROGRESS)).collect()
+}
+
+/// Age in seconds of the indexes pgpilot's `apply` created and that are still
+/// in place, by oid, from its journal (`pgpilot.changes`); empty when there is
+/// no journal.
+pub(crate) async fn created_by_pgpilot(client: &Client) -> Result<HashMap<i64, f64>, DbError> {
+    let rows = query(
+        client,
+        JOURNAL,
+        "SELECT to_regclass(quote_ident(j.index_schema) || '.' || quote_ident(j.index_name))::oid::int8, \
+                extract(epoch FROM now() - max(j.applied_at))::float8 \
+         FROM pgpilot.changes j \
+         WHERE j.action = 'create_index' AND j.status = 'applied' AND j.rolled_back_at IS NULL \
+           AND to_regclass(quote_ident(j.index_schema) || '.' || quote_ident(j.index_name)) IS NOT NULL \
+         GROUP BY 1",
+    )
+    .await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        // No journal: pgpilot never applied anything here.
+        Err(e) if e.sqlstate() == Some("42P01") => return Ok(HashMap::new()),
+        Err(e) => return Err(e),
+    };
+    rows.iter()
+        .map(|r| Ok((get(r, 0, JOURNAL)?, get(r, 1, JOURNAL)?)))
+        .collect()
 }

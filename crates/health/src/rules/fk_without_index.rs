@@ -5,7 +5,7 @@
 use pgpilot_findings::{Finding, Severity};
 
 use super::{ev, finding, human_bytes, new_index_name, table};
-use crate::facts::{ForeignKeyFacts, HealthFacts};
+use crate::facts::{ForeignKeyFacts, HealthFacts, IndexFacts};
 use crate::ident::{qualified, quote_ident};
 
 /// Rule id.
@@ -15,26 +15,32 @@ const WARN_ROWS: i64 = 1_000;
 
 /// Whether a valid, non-partial index starts with exactly the key's columns (in
 /// any order): what PostgreSQL needs to find the referencing rows.
-fn has_usable_index(facts: &HealthFacts, fk: &ForeignKeyFacts) -> bool {
+/// Whether `i` can find the rows referencing a parent key of `fk`: a valid,
+/// non-partial B-tree (or single-column hash) whose leading key columns are,
+/// in any order, exactly the foreign key's columns.
+pub(crate) fn index_serves_fk(i: &IndexFacts, fk: &ForeignKeyFacts) -> bool {
     let n = fk.columns.len();
-    facts.indexes.iter().any(|i| {
-        i.schema == fk.schema
-            && i.table == fk.table
-            && i.valid
-            && i.predicate.is_none()
-            && (i.method == "btree" || (i.method == "hash" && n == 1))
-            && i.columns.len() >= n
-            && {
-                let mut lead: Vec<&str> = i.columns[..n]
-                    .iter()
-                    .filter_map(|c| c.attname.as_deref())
-                    .collect();
-                let mut want: Vec<&str> = fk.columns.iter().map(String::as_str).collect();
-                lead.sort_unstable();
-                want.sort_unstable();
-                lead == want
-            }
-    })
+    n > 0
+        && i.schema == fk.schema
+        && i.table == fk.table
+        && i.valid
+        && i.predicate.is_none()
+        && (i.method == "btree" || (i.method == "hash" && n == 1))
+        && i.columns.len() >= n
+        && {
+            let mut lead: Vec<&str> = i.columns[..n]
+                .iter()
+                .filter_map(|c| c.attname.as_deref())
+                .collect();
+            let mut want: Vec<&str> = fk.columns.iter().map(String::as_str).collect();
+            lead.sort_unstable();
+            want.sort_unstable();
+            lead == want
+        }
+}
+
+fn has_usable_index(facts: &HealthFacts, fk: &ForeignKeyFacts) -> bool {
+    facts.indexes.iter().any(|i| index_serves_fk(i, fk))
 }
 
 pub(crate) fn check(facts: &HealthFacts) -> Vec<Finding> {

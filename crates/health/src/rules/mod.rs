@@ -10,7 +10,7 @@ use crate::ident::MAX_IDENT_BYTES;
 mod connections;
 mod dead_tuples;
 mod duplicate_index;
-mod fk_without_index;
+pub(crate) mod fk_without_index;
 mod idle_in_transaction;
 mod index_bloat;
 mod invalid_constraint;

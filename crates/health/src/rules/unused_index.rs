@@ -31,7 +31,10 @@ pub(crate) fn check(facts: &HealthFacts) -> Vec<Finding> {
         {
             continue;
         }
-        let severity = if young_stats {
+        // Too young to judge: statistics reset lately, or an index pgpilot
+        // created lately (PostgreSQL keeps no creation time; the journal does).
+        let young_index = i.created_age_s.is_some_and(|a| a < MIN_STATS_AGE_S);
+        let severity = if young_stats || young_index {
             Severity::Info
         } else {
             Severity::Warning
@@ -48,10 +51,17 @@ pub(crate) fn check(facts: &HealthFacts) -> Vec<Finding> {
             format!(
                 "No query has scanned {} since the statistics were last reset, yet every \
                  INSERT, UPDATE and DELETE on {} maintains it and it takes {} of disk and cache. \
-                 Scans on standbys are not counted here: check them before dropping.",
+                 Scans on standbys are not counted here: check them before dropping.{}",
                 i.name,
                 i.table_display(),
-                human_bytes(i.bytes)
+                human_bytes(i.bytes),
+                match i.created_age_s {
+                    Some(a) if a < MIN_STATS_AGE_S => format!(
+                        " pgpilot created it only {} ago: give the workload time to use it.",
+                        human_secs(a)
+                    ),
+                    _ => String::new(),
+                }
             ),
         );
         f.fix_sql = Some(format!(
@@ -110,5 +120,27 @@ mod tests {
         let mut used = index("t", "used", &["c"]);
         used.bytes = 20 << 20;
         assert!(check(&facts(vec![], vec![small, uniq, used])).is_empty());
+    }
+
+    #[test]
+    fn an_index_pgpilot_just_created_is_only_info() {
+        let mut i = index("t", "t_a_idx", &["a"]);
+        i.scans = 0;
+        i.bytes = 20 << 20;
+        i.created_age_s = Some(600.0);
+        let v = check(&facts(vec![], vec![i.clone()]));
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].severity, Severity::Info);
+        assert!(
+            v[0].explanation.contains("only 10 min ago"),
+            "{}",
+            v[0].explanation
+        );
+        // Created long ago: a warning again.
+        i.created_age_s = Some(30.0 * 86_400.0);
+        assert_eq!(
+            check(&facts(vec![], vec![i]))[0].severity,
+            Severity::Warning
+        );
     }
 }
