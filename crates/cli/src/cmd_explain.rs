@@ -25,8 +25,11 @@ pub struct ExplainArgs {
     /// One statement to explain (use $1, $2… with --param).
     #[arg(long, conflicts_with = "workload")]
     pub query: Option<String>,
-    /// A value for the next $n of --query (repeatable; NULL for a null).
-    #[arg(long = "param", requires = "query")]
+    /// The statement, given without --query.
+    #[arg(value_name = "SQL", conflicts_with_all = ["query", "workload"])]
+    pub sql: Option<String>,
+    /// A value for the next $n of the statement (repeatable; NULL for a null).
+    #[arg(long = "param")]
     pub params: Vec<String>,
     /// A saved workload (pgpilot top --save): explain its top statements with their real parameter samples.
     #[arg(long)]
@@ -61,11 +64,17 @@ struct ExplainJson<'a> {
 }
 
 /// `pgpilot explain`.
-pub async fn run(args: ExplainArgs, interrupt: &Interrupt) -> anyhow::Result<Outcome> {
+pub async fn run(mut args: ExplainArgs, interrupt: &Interrupt) -> anyhow::Result<Outcome> {
+    if args.query.is_none() {
+        args.query = args.sql.take();
+    }
     if args.query.is_none() && args.workload.is_none() {
         bail!(
             "nothing to explain: give --query SQL (with --param V for each $n) or --workload FILE"
         );
+    }
+    if args.query.is_none() && !args.params.is_empty() {
+        bail!("--param goes with a statement (--query SQL), not with --workload");
     }
     let spec = ConnSpec::resolve(args.db.as_deref())?;
     let client = spec.connect().await?;

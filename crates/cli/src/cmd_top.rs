@@ -57,6 +57,9 @@ pub struct TopArgs {
     /// Database: alone, reads pg_stat_statements; with --logs, reads the server's log_line_prefix.
     #[arg(long)]
     pub db: Option<String>,
+    /// Read pg_stat_statements from --db (what --db alone does; as in `advise`).
+    #[arg(long, requires = "db", conflicts_with = "logs")]
+    pub pg_stat_statements: bool,
     /// With --db alone: measure pg_stat_statements over this interval (e.g. 60s) instead of since its last reset.
     #[arg(long, value_parser = crate::output::parse_duration)]
     pub interval: Option<Duration>,
@@ -95,7 +98,7 @@ pub async fn run(args: TopArgs, interrupt: &Interrupt) -> anyhow::Result<Outcome
         logs: &args.logs,
         workloads: &args.workloads,
         db: args.db.as_deref(),
-        pgss: args.logs.is_empty() && args.db.is_some(),
+        pgss: args.pg_stat_statements || (args.logs.is_empty() && args.db.is_some()),
         interval: args.interval,
         prefix: args.prefix.as_deref(),
         log_format: args.log_format,
@@ -263,6 +266,12 @@ async fn read_logs(args: &WorkloadSources<'_>, prefix: Option<String>) -> anyhow
         );
     }
     let t = &summary.totals;
+    if t.lines_read == 0 && summary.errors.is_empty() {
+        eprintln!(
+            "warning: {} held no log lines at all: is it the right file, or has the log rotated?",
+            display_paths(args.logs)
+        );
+    }
     if t.lines_read > 0 && workload.total_calls() == 0 && workload.errors.is_empty() {
         let prefix = summary
             .inputs

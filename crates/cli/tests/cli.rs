@@ -59,6 +59,21 @@ fn bench_without_any_database_says_how_to_give_one() {
 }
 
 #[test]
+fn an_empty_log_is_said_to_be_empty() {
+    let dir = out_dir("empty-log");
+    let _ = std::fs::create_dir_all(&dir);
+    let log = dir.join("postgresql.log");
+    std::fs::write(&log, "").expect("empty log");
+    let o = pgpilot(&["top", "--logs", &log.display().to_string()]);
+    assert!(
+        stderr(&o).contains("held no log lines at all"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn workload_mistakes_name_the_file_and_line() {
     let o = pgpilot(&[
         "bench",

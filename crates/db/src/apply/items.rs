@@ -52,8 +52,8 @@ fn not_selected(rec: &Recommendation, options: &ApplyOptions) -> Option<String> 
                 .unwrap_or_default()
         )),
         Some(VerifyStatus::Skipped) | None if options.only_verified => Some(
-            "not applied: not verified by a real measurement (run pgpilot verify, or allow \
-             unverified recommendations)"
+            "not applied: not verified by a real measurement (run pgpilot verify, or pass \
+             --include-unverified)"
                 .to_string(),
         ),
         Some(VerifyStatus::Skipped) | None => None,

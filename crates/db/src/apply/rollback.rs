@@ -313,16 +313,21 @@ async fn undo(
         };
         if item.message.is_empty() {
             position += 1;
-            progress(ApplyEvent::Started {
-                position,
-                total,
-                description: format!("roll back change {} ({})", r.id, item.name),
-            });
+            // A dry run changes nothing: its report says it all, once.
+            if !dry_run {
+                progress(ApplyEvent::Started {
+                    position,
+                    total,
+                    description: format!("roll back change {} ({})", r.id, item.name),
+                });
+            }
             undo_one(sess, &e, &mut item, dry_run, progress).await?;
-            progress(ApplyEvent::Finished {
-                ok: item.outcome != RollbackOutcome::Failed,
-                message: item.message.clone(),
-            });
+            if !dry_run {
+                progress(ApplyEvent::Finished {
+                    ok: item.outcome != RollbackOutcome::Failed,
+                    message: item.message.clone(),
+                });
+            }
         }
         items.push(item);
     }
