@@ -10,6 +10,11 @@
 //! BRIN index for a range filter on a physically ordered column of a large table
 //! (see [`BRIN_MIN_ROWS`], [`BRIN_MIN_CORRELATION`]), next to the B-trees. It
 //! proposes; the what-if planner decides which ones pay.
+//!
+//! A table the block fetches by equality on every key of an existing unique
+//! index (`WHERE id = $1 AND active` with a primary key on `id`) gets nothing
+//! from that block: at most one row comes back, and no new index beats the
+//! unique one at that. INCLUDE lists never repeat a key column or each other.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +24,9 @@ use pgpilot_sql::{
     StatementKind, Target,
 };
 
-use crate::facts::{self, block_tables, btree_type, immutable_looking, resolve, unqualify};
+use crate::facts::{
+    self, block_tables, btree_type, fetches_one_row, immutable_looking, resolve, unqualify,
+};
 use crate::{AdvisorQuery, Catalog, IndexDef, IndexKey, KeyExpr, TableInfo};
 
 #[path = "candidates_brin.rs"]
@@ -267,6 +274,25 @@ fn offer(shape: &QueryShape, block: &BlockShape, table: &TableInfo, catalog: &Ca
         let Some((key, label)) = key_for(shape, block, &p.target, table, catalog) else {
             continue;
         };
+        if let (PredicateKind::Eq, false, [Operand::Column(other)]) =
+            (p.kind, p.negated, &p.values[..])
+        {
+            // Two columns of one table (`c.parent_id = p.id` in a self-join,
+            // whose instances the shape names alike): join keys, not a constant.
+            let other = key_for(shape, block, &Target::Column(other.clone()), table, catalog);
+            for (key, label) in std::iter::once((key, label)).chain(other) {
+                let distinct = 0.0;
+                push_unique(
+                    &mut o.joins,
+                    Part {
+                        key,
+                        label,
+                        distinct,
+                    },
+                );
+            }
+            continue;
+        }
         if p.is_equality() {
             let list = match p.kind {
                 PredicateKind::In => p.values.len().max(1) as f64,
@@ -569,7 +595,7 @@ fn generate(
             continue;
         }
         for table in block_tables(block, catalog) {
-            if table.rows < MIN_ROWS {
+            if table.rows < MIN_ROWS || fetches_one_row(shape, block, table, catalog) {
                 continue;
             }
             let o = offer(shape, block, table, catalog);
@@ -617,40 +643,50 @@ fn variants_of(
     catalog: &Catalog,
     out: &mut Vec<(IndexDef, String)>,
 ) {
-    let mut base = vec![(def.clone(), why.clone())];
-    if let Some(covering) = covering(&def, reads) {
-        let inc = covering.include.join(", ");
-        base.push((
-            covering,
-            format!("{why}; INCLUDE ({inc}) for an index-only scan"),
-        ));
-    }
-    for (d, w) in base {
+    let with_include = |d: &IndexDef| {
+        if d.include.is_empty() {
+            why.clone()
+        } else {
+            format!(
+                "{why}; INCLUDE ({}) for an index-only scan",
+                d.include.join(", ")
+            )
+        }
+    };
+    let mut base = vec![def.clone()];
+    base.extend(covering(&def, reads));
+    for d in base {
         if let Some(p) = partial_variant(&d, table, partial, catalog) {
             let pred = p.predicate.clone().unwrap_or_default();
+            let w = with_include(&p);
             out.push((
                 p,
                 format!("{w}; partial WHERE {pred} (the same in every query)"),
             ));
         }
+        let w = with_include(&d);
         out.push((d, w));
     }
 }
 
-fn covering(def: &IndexDef, reads: Option<&[String]>) -> Option<IndexDef> {
-    let reads = reads?;
-    let keys: Vec<&str> = def.keys.iter().filter_map(|k| k.expr.column()).collect();
-    let extra: Vec<String> = reads
-        .iter()
-        .filter(|c| !keys.contains(&c.as_str()))
-        .cloned()
-        .collect();
-    if extra.is_empty() || extra.len() > MAX_INCLUDE {
-        return None;
+/// Drops from `def`'s INCLUDE list the plain key columns and repeats (an index
+/// stores a key column already; PostgreSQL would store it twice).
+fn tidy_include(def: &mut IndexDef) {
+    let mut kept: Vec<String> = Vec::new();
+    for c in std::mem::take(&mut def.include) {
+        let key = def.keys.iter().any(|k| k.expr.column() == Some(c.as_str()));
+        if !key && !kept.contains(&c) {
+            kept.push(c);
+        }
     }
+    def.include = kept;
+}
+
+fn covering(def: &IndexDef, reads: Option<&[String]>) -> Option<IndexDef> {
     let mut d = def.clone();
-    d.include = extra;
-    Some(d)
+    d.include = reads?.to_vec();
+    tidy_include(&mut d);
+    (!d.include.is_empty() && d.include.len() <= MAX_INCLUDE).then_some(d)
 }
 
 /// The variant with the always-constant key columns moved into a WHERE.
@@ -689,6 +725,12 @@ fn partial_variant(
     let mut d = def.clone();
     d.keys = keys;
     d.include.retain(|c| !preds.iter().any(|(p, _)| p == c));
+    // The primary key standing in for the keys may be one of the INCLUDEs; a
+    // covering variant left with none is the plain variant's twin.
+    tidy_include(&mut d);
+    if !def.include.is_empty() && d.include.is_empty() {
+        return None;
+    }
     d.predicate = Some(
         preds
             .into_iter()

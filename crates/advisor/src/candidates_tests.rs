@@ -1,6 +1,10 @@
 use super::*;
 use crate::testkit::{adx_catalog, col, existing, query, table};
 
+/// Unique-key fetches and INCLUDE lists, on a shop schema.
+#[path = "candidates_tests_shop.rs"]
+mod shop;
+
 /// `table(key, key DESC) INCLUDE (a) WHERE p` (`table USING brin(key)` for
 /// another method) for compact assertions.
 fn label(d: &IndexDef) -> String {

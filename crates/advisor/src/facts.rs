@@ -6,7 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use pgpilot_sql::{
-    BlockShape, ColumnRef, Distinct, QueryShape, SelectItem, StatementKind, TableSource, Target,
+    BlockShape, ColumnRef, Distinct, Operand, PredicateKind, QueryShape, SelectItem, StatementKind,
+    TableSource, Target,
 };
 
 use crate::{Catalog, TableInfo};
@@ -298,6 +299,67 @@ pub(crate) fn block_tables<'a>(block: &BlockShape, catalog: &'a Catalog) -> Vec<
         }
     }
     out
+}
+
+/// Whether `block` reads at most one row of `table`, through an existing
+/// valid, non-partial UNIQUE index (the primary key included) whose every key
+/// is a plain column compared by a predicate of the block with `=` to one
+/// constant or parameter, not under an OR and not negated. The planner then
+/// fetches that row through the unique index: no new index on the table helps
+/// the block (filtering, ordering or grouping a single row is free, and an
+/// index-only scan would save one heap fetch at most).
+///
+/// Join keys, column-to-column comparisons, expressions, `IN` lists and
+/// `= ANY (…)` (which the query shape does not tell apart from a one-element
+/// `IN`) never count; nor does a table the block reads more than once (a
+/// self-join: the column references do not say which instance they restrict).
+pub(crate) fn fetches_one_row(
+    shape: &QueryShape,
+    block: &BlockShape,
+    table: &TableInfo,
+    catalog: &Catalog,
+) -> bool {
+    let name = table.qualified_name();
+    let instances = block
+        .tables
+        .iter()
+        .filter(|r| r.source == TableSource::Relation)
+        .filter_map(|r| catalog.table(&r.qualified_name()))
+        .filter(|t| t.qualified_name() == name)
+        .count();
+    if instances != 1 {
+        return false;
+    }
+    let fixed: BTreeSet<&str> = block
+        .predicates
+        .iter()
+        .filter(|p| {
+            p.kind == PredicateKind::Eq
+                && p.op == "="
+                && !p.in_or
+                && !p.negated
+                && matches!(p.values[..], [Operand::Const(_) | Operand::Param(_)])
+        })
+        .filter_map(|p| match &p.target {
+            Target::Column(c) => Some(c),
+            Target::Expression { .. } => None,
+        })
+        .filter(|c| resolve(shape, block, c, catalog).is_some_and(|t| t.qualified_name() == name))
+        .map(|c| c.column.as_str())
+        .collect();
+    if fixed.is_empty() {
+        return false;
+    }
+    let unique = catalog.indexes_on(&name).any(|e| {
+        (e.primary || e.def.unique)
+            && e.def.predicate.is_none()
+            && !e.def.keys.is_empty()
+            && e.def
+                .keys
+                .iter()
+                .all(|k| k.expr.column().is_some_and(|c| fixed.contains(c)))
+    });
+    unique
 }
 
 /// How one query uses one table.
