@@ -152,7 +152,15 @@ impl Judge<'_> {
 
     pub(super) fn size_text(&mut self, def: &IndexDef) -> Result<String, AdviseError> {
         match self.whatif.index_size(def) {
-            Ok(bytes) => Ok(fmt_bytes(bytes)),
+            Ok(bytes) => {
+                let whatif = &mut self.whatif;
+                Ok(fmt_bytes(crate::size_model::corrected_size(
+                    def,
+                    self.catalog,
+                    bytes,
+                    |full| whatif.index_size(full).ok(),
+                )))
+            }
             Err(WhatIfError::Fatal(m)) => Err(AdviseError::WhatIf(m)),
             Err(_) => Ok("an unknown amount".to_string()),
         }

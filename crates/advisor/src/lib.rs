@@ -20,6 +20,7 @@ pub mod params;
 pub mod plan_file;
 mod query;
 pub mod select;
+pub mod size_model;
 #[cfg(test)]
 mod synthetic;
 #[cfg(test)]

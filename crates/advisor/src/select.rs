@@ -374,8 +374,13 @@ impl<'w> Engine<'w> {
         if self.invalid.contains_key(&id) {
             return Ok(None);
         }
-        match self.whatif.index_size(&self.defs[id].def) {
+        let def = &self.defs[id].def;
+        match self.whatif.index_size(def) {
             Ok(s) => {
+                let whatif = &mut self.whatif;
+                let s = crate::size_model::corrected_size(def, self.catalog, s, |full| {
+                    whatif.index_size(full).ok()
+                });
                 self.sizes.insert(id, s);
                 Ok(Some(s))
             }
