@@ -16,6 +16,7 @@ use pgpilot_logs::{Event, EventKind, EventSink, Logged, OtherKind, Phase, PlanFo
 use pgpilot_sql::Normalizer;
 
 use crate::hist::ms_to_us;
+use crate::layout::placeholders;
 use crate::nplus1::{sort_pairs, stitch, Pairs, Tracker};
 use crate::sets::priority;
 use crate::stats::{Caps, QueryStats, SamplePlan};
@@ -153,6 +154,9 @@ impl WorkloadBuilder {
                 }
             }
         }
+        for q in w.queries.values_mut() {
+            q.finish_samples(opts.caps.samples);
+        }
         w.errors = errors.into_values().collect();
         w.sort_errors();
         let mut v: Vec<_> = pairs.into_values().collect();
@@ -205,20 +209,10 @@ impl WorkloadBuilder {
                     }
                     if !st.params.is_empty() || !a.params.is_empty() {
                         let pr = priority(fp.0, rec.input, rec.offset, rec.time_us.unwrap_or(0));
-                        q.samples.offer(pr, self.opts.caps.samples, || {
-                            if st.params.is_empty() {
-                                a.params.iter().map(|p| Some(p.clone())).collect()
-                            } else {
-                                // Bound values first, then the literals the normalizer
-                                // numbered after them; the bound ones alone when the
-                                // two do not line up.
-                                let bound: Vec<Option<String>> = st
-                                    .params
-                                    .iter()
-                                    .map(|p| p.as_ref().map(|c| c.to_string()))
-                                    .collect();
-                                a.full_params(&bound).unwrap_or(bound)
-                            }
+                        // Numbered for this execution's text, stored by position
+                        // (see the `layout` module).
+                        q.offer_sample(pr, self.opts.caps.samples, || {
+                            (sample_values(&a, &st.params), placeholders(&a.normalized))
                         });
                     }
                     if let Some(key) = session_key(rec) {
@@ -325,6 +319,30 @@ impl EventSink for WorkloadBuilder {
             EventKind::Other(_) => {}
         }
     }
+}
+
+/// The values of `$1..$n` of the execution's normalized text: bound values
+/// first, then the literals the normalizer numbered after them; the bound ones
+/// alone when the two do not line up (the rest is unknown).
+fn sample_values(
+    a: &pgpilot_sql::Analysis,
+    bound: &[Option<std::borrow::Cow<'_, str>>],
+) -> Vec<Option<String>> {
+    let bound: Vec<Option<String>> = bound
+        .iter()
+        .map(|p| p.as_ref().map(|c| c.to_string()))
+        .collect();
+    a.full_params(&bound).unwrap_or_else(|| {
+        if bound.is_empty() {
+            // The scanner gives the NULL keyword as `null`: an SQL NULL.
+            a.params
+                .iter()
+                .map(|p| (p != "null").then(|| p.clone()))
+                .collect()
+        } else {
+            bound
+        }
+    })
 }
 
 /// Reads logs with `pgpilot-logs` and aggregates them: one builder per reader

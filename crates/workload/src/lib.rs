@@ -14,6 +14,7 @@
 mod builder;
 mod error;
 mod hist;
+mod layout;
 mod nplus1;
 pub mod pgss;
 mod report;

@@ -69,6 +69,11 @@ pub struct QueryReport {
     /// Sampled parameter values (only with `include_samples`: they are real data).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub params_samples: Option<Vec<Vec<Option<String>>>>,
+    /// Parameter samples dropped because their values could not be lined up
+    /// with the placeholders of `query` (executions of the same fingerprint
+    /// with another placeholder count).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub samples_dropped: u64,
     /// Sample plans kept.
     pub plans: usize,
 }
@@ -172,9 +177,14 @@ impl QueryReport {
             parse_error: q.parse_error.clone(),
             params_samples: include_samples
                 .then(|| q.samples.samples.iter().map(|s| s.values.clone()).collect()),
+            samples_dropped: q.samples.mismatched,
             plans: q.plans.len(),
         }
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn with_other(s: &crate::CountSet) -> std::collections::BTreeMap<String, u64> {

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::layout::{numbered, placeholders, positional, Pending};
+
 /// Names (databases, users, applications) with how many calls each had, capped
 /// at `cap` names; calls of names beyond the cap are counted in `other`, so the
 /// counts always add up to the calls.
@@ -65,7 +67,10 @@ pub struct ParamSample {
     /// Pseudo-random priority derived from the execution's position in its log
     /// (a seeded hash); the sample keeps the lowest priorities.
     pub priority: u64,
-    /// `$1..$n` values of one execution.
+    /// `$1..$n` values of one execution, numbered for the representative text
+    /// of its fingerprint ([`QueryStats::query`](crate::QueryStats::query)),
+    /// whatever text the execution itself had. Shorter than the text's highest
+    /// `$n` when the values from some `$n` on were not known.
     pub values: Vec<Option<String>>,
 }
 
@@ -81,6 +86,15 @@ pub struct Reservoir {
     /// The kept samples, sorted by priority.
     #[serde(default)]
     pub samples: Vec<ParamSample>,
+    /// Kept samples dropped because their parameters could not be lined up
+    /// with the representative text's placeholders (an execution of the same
+    /// fingerprint whose normalized text had a different number of them).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub mismatched: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Reservoir {
@@ -112,11 +126,59 @@ impl Reservoir {
     /// The union's bottom-k: exactly what one reservoir fed both streams keeps.
     pub fn merge(&mut self, other: &Reservoir, k: usize) {
         self.offered += other.offered;
+        self.mismatched += other.mismatched;
         self.samples.extend(other.samples.iter().cloned());
         self.samples.sort();
         // The same execution merged twice (overlapping inputs) is kept once.
         self.samples.dedup();
         self.samples.truncate(k);
+    }
+
+    /// Renumbers the samples, taken for a text whose placeholders in order of
+    /// appearance are `from`, for one whose placeholders are `to` (see the
+    /// `layout` module); samples that cannot be lined up are dropped and counted
+    /// in [`Reservoir::mismatched`].
+    pub(crate) fn renumber(&mut self, from: &[usize], to: &[usize]) {
+        if from == to || self.samples.is_empty() {
+            return;
+        }
+        let mut kept = Vec::with_capacity(self.samples.len());
+        for s in std::mem::take(&mut self.samples) {
+            match numbered(&positional(&s.values, from), to) {
+                Some(values) => kept.push(ParamSample {
+                    priority: s.priority,
+                    values,
+                }),
+                None => self.mismatched += 1,
+            }
+        }
+        kept.sort();
+        kept.dedup();
+        self.samples = kept;
+    }
+
+    /// [`Reservoir::renumber`] from the placeholders of text `from` to those of `to`.
+    pub(crate) fn renumber_text(&mut self, from: &str, to: &str) {
+        if from != to && !self.samples.is_empty() {
+            self.renumber(&placeholders(from), &placeholders(to));
+        }
+    }
+
+    /// Numbers positional samples for a text whose placeholders are `order` and
+    /// merges them in (bottom-k); those that cannot be lined up are counted in
+    /// [`Reservoir::mismatched`].
+    pub(crate) fn add_pending(&mut self, pending: Pending, order: &[usize], k: usize) {
+        let mut r = Reservoir {
+            offered: pending.offered,
+            ..Reservoir::default()
+        };
+        for (priority, pos) in pending.samples {
+            match numbered(&pos, order) {
+                Some(values) => r.samples.push(ParamSample { priority, values }),
+                None => r.mismatched += 1,
+            }
+        }
+        self.merge(&r, k);
     }
 }
 

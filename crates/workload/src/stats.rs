@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::hist::LatencyHistogram;
+use crate::layout::{placeholders, positional, Pending};
 use crate::sets::{CountSet, Reservoir};
 use crate::Fingerprint;
 
@@ -237,9 +238,13 @@ pub struct QueryStats {
     pub first_seen_us: Option<i64>,
     /// Last execution (µs since the epoch, UTC).
     pub last_seen_us: Option<i64>,
-    /// Sampled parameter values of real executions.
+    /// Sampled parameter values of real executions, numbered for `query`.
     #[serde(default)]
     pub samples: Reservoir,
+    /// Samples of a workload being built, in text-independent order; numbered
+    /// into `samples` by [`QueryStats::finish_samples`].
+    #[serde(skip)]
+    pub(crate) pending: Pending,
     /// The slowest auto_explain plans, slowest first.
     #[serde(default)]
     pub plans: Vec<SamplePlan>,
@@ -271,6 +276,7 @@ impl QueryStats {
             first_seen_us: None,
             last_seen_us: None,
             samples: Reservoir::default(),
+            pending: Pending::default(),
             plans: Vec::new(),
             pgss: None,
         }
@@ -289,6 +295,7 @@ impl QueryStats {
     /// Records an execution at `t` whose normalized text is `text`: the text
     /// shown for a fingerprint is that of its earliest execution (ties: the
     /// smallest text), so it does not depend on how a log was split or merged.
+    /// Samples already numbered are renumbered for the new text.
     #[inline]
     pub fn seen_text(&mut self, t: Option<i64>, text: &str) {
         if let Some(t) = t {
@@ -297,10 +304,43 @@ impl QueryStats {
                 Some(f) => t < f || (t == f && text < self.query.as_str()),
             };
             if earlier && text != self.query {
+                self.samples.renumber_text(&self.query, text);
                 self.query = text.to_string();
             }
         }
         self.seen(t);
+    }
+
+    /// Offers the parameter values of one execution whose normalized text has
+    /// the placeholders `order` (in order of appearance; see
+    /// [`pgpilot_sql::scan`]): `numbered` gives `$1..$n` of that text and is
+    /// only called when the sample is kept. The sample is stored in
+    /// text-independent order and numbered for the representative text by
+    /// [`QueryStats::finish_samples`], so executions of one fingerprint with
+    /// differently numbered texts bind the right values.
+    pub(crate) fn offer_sample(
+        &mut self,
+        priority: u64,
+        k: usize,
+        numbered: impl FnOnce() -> (Vec<Option<String>>, Vec<usize>),
+    ) {
+        self.pending.offer(priority, k, || {
+            let (values, order) = numbered();
+            positional(&values, &order)
+        });
+    }
+
+    /// Numbers the samples offered while building for the representative text
+    /// (`query`, final once every execution was merged) and keeps the `k` with
+    /// the lowest priority in `samples`; those whose placeholder count differs
+    /// from the text's are dropped and counted in [`Reservoir::mismatched`].
+    pub(crate) fn finish_samples(&mut self, k: usize) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.samples
+            .add_pending(pending, &placeholders(&self.query), k);
     }
 
     /// True when this entry's text should replace one first seen at `first`.
@@ -375,8 +415,12 @@ impl QueryStats {
     }
 
     /// Exact merge of another entry for the same fingerprint.
+    /// Samples are renumbered for the text kept (see [`Reservoir::mismatched`]).
     pub fn merge(&mut self, o: &QueryStats, caps: &Caps) {
-        if self.query.is_empty() || o.text_precedes(self.first_seen_us, &self.query) {
+        if (self.query.is_empty() || o.text_precedes(self.first_seen_us, &self.query))
+            && self.query != o.query
+        {
+            self.samples.renumber_text(&self.query, &o.query);
             self.query.clone_from(&o.query);
         }
         if self.parse_error.is_none() {
@@ -400,7 +444,14 @@ impl QueryStats {
         self.applications.merge(&o.applications, caps.names);
         self.first_seen_us = opt_min(self.first_seen_us, o.first_seen_us);
         self.last_seen_us = opt_max(self.last_seen_us, o.last_seen_us);
-        self.samples.merge(&o.samples, caps.samples);
+        if o.query == self.query || o.samples.samples.is_empty() {
+            self.samples.merge(&o.samples, caps.samples);
+        } else {
+            let mut theirs = o.samples.clone();
+            theirs.renumber_text(&o.query, &self.query);
+            self.samples.merge(&theirs, caps.samples);
+        }
+        self.pending.merge(&o.pending, caps.samples);
         for p in &o.plans {
             self.offer_plan(p.clone(), caps.plans);
         }
