@@ -63,6 +63,7 @@ pub fn candidates_for_query(
     catalog: &Catalog,
     max_columns: usize,
 ) -> Vec<Candidate> {
+    let query = &with_constants(std::slice::from_ref(query), catalog)[0];
     let partial = PartialConstants::of(std::slice::from_ref(query), catalog);
     let mut out = Vec::new();
     generate(query, 0, catalog, max_columns, &partial, &mut out);
@@ -78,12 +79,27 @@ pub fn workload_candidates(
     catalog: &Catalog,
     max_columns: usize,
 ) -> Vec<Candidate> {
+    let queries = &with_constants(queries, catalog);
     let partial = PartialConstants::of(queries, catalog);
     let mut out = Vec::new();
     for (pos, q) in queries.iter().enumerate() {
         generate(q, pos, catalog, max_columns, &partial, &mut out);
     }
     dedup_and_suppress(out, catalog)
+}
+
+/// The queries as candidate generation sees them: with the constants the
+/// workload binds to their parameters written in (see [`crate::constants`]).
+fn with_constants(queries: &[AdvisorQuery], catalog: &Catalog) -> Vec<AdvisorQuery> {
+    queries
+        .iter()
+        .map(
+            |q| match crate::constants::shape_with_constants(q, catalog) {
+                Some(shape) => AdvisorQuery { shape, ..q.clone() },
+                None => q.clone(),
+            },
+        )
+        .collect()
 }
 
 fn dedup_and_suppress(all: Vec<Candidate>, catalog: &Catalog) -> Vec<Candidate> {

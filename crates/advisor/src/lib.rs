@@ -10,6 +10,7 @@
 
 pub mod advise;
 pub mod candidates;
+pub mod constants;
 mod catalog;
 pub mod drop_check;
 mod error;
