@@ -13,6 +13,13 @@
 //! (an untyped literal can resolve differently from a parameter), arrays work
 //! (`= ANY($1)` with `{1,2,3}`), and NULL samples are real NULLs. Bound values
 //! are planned as constants (a custom plan), like the application's executions.
+//! Normalization turned literals into parameters, and a literal's type came from
+//! its syntax: when the server cannot prepare the statement for want of it (a
+//! parameter of undeterminable type, an operator or function that `unknown`
+//! arguments leave ambiguous, such as `$1 + $2`), the parameters concerned are
+//! declared (`text`, or the type the sampled value has as an unquoted literal)
+//! and the statement prepared again, a bounded number of times (see
+//! [`ParamTypes`]); a statement that prepares as it is is never affected.
 //! When a statement has parameters but no sample, nothing is made up: with
 //! [`ExplainOptions::generic_fallback`] the *generic* plan is shown instead
 //! (`EXPLAIN (GENERIC_PLAN)` on PostgreSQL 16+, `plan_cache_mode =
@@ -31,6 +38,7 @@
 
 mod catalog;
 mod diagnose;
+mod param_types;
 
 use std::error::Error as StdError;
 use std::time::Duration;
@@ -45,6 +53,7 @@ use crate::DbError;
 
 pub use catalog::{catalog_facts, table_facts, table_stats, TableStats};
 pub use diagnose::{diagnose_query, diagnose_workload, Diagnosis, WorkloadDiagnosis};
+pub(crate) use param_types::{LiteralTypes, ParamTypes, MAX_PARAMS};
 
 /// How to run [`explain`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -244,91 +253,6 @@ impl ToSql for TextParam<'_> {
     to_sql_checked!();
 }
 
-/// SQLSTATE `indeterminate_datatype`: "could not determine data type of parameter $n".
-const INDETERMINATE_DATATYPE: &str = "42P18";
-
-/// The types declared for a statement's parameters when it is prepared to bind
-/// sampled values as [`TextParam`]s. At first nothing is declared: the server
-/// infers every type from the statement, exactly as for the application. A
-/// parameter whose type cannot be inferred (`jsonb_build_object($1, $2)`,
-/// `$1 IS NULL`, a `$n` used nowhere: normalization replaced a literal whose type
-/// the literal syntax itself gave) fails with 42P18 naming it; [`ParamTypes::learn`]
-/// then declares that one `text` (the type an untyped literal would have taken)
-/// and the caller prepares again, once per such parameter.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct ParamTypes(Vec<Type>);
-
-impl ParamTypes {
-    /// The types to send when preparing: `unknown` (= unspecified, the server
-    /// infers it) except for the parameters declared `text`; parameters past the
-    /// end are unspecified too.
-    pub(crate) fn types(&self) -> &[Type] {
-        &self.0
-    }
-
-    /// The type to send for parameter `$(i + 1)`.
-    pub(crate) fn get(&self, i: usize) -> Type {
-        self.0.get(i).cloned().unwrap_or(Type::UNKNOWN)
-    }
-
-    /// Whether some parameter is declared.
-    pub(crate) fn any_declared(&self) -> bool {
-        self.0.iter().any(|t| *t != Type::UNKNOWN)
-    }
-
-    /// The parameter list of a `PREPARE name (…) AS` statement declaring these
-    /// types (`(unknown, text)`), or an empty string when nothing is declared.
-    pub(crate) fn prepare_list(&self) -> String {
-        if !self.any_declared() {
-            return String::new();
-        }
-        let names: Vec<&str> = self.0.iter().map(Type::name).collect();
-        format!(" ({})", names.join(", "))
-    }
-
-    /// After a failure with `sqlstate` and `message`: when it is 42P18 naming a
-    /// parameter `$n` with `n <= limit` that is still unspecified, declares `$n` as
-    /// `text` and returns `true` (prepare again); `false` otherwise.
-    pub(crate) fn learn(&mut self, sqlstate: Option<&str>, message: &str, limit: usize) -> bool {
-        if sqlstate != Some(INDETERMINATE_DATATYPE) {
-            return false;
-        }
-        let Some(n) = named_param(message).filter(|n| (1..=limit).contains(n)) else {
-            return false;
-        };
-        if self.get(n - 1) != Type::UNKNOWN {
-            return false;
-        }
-        if self.0.len() < n {
-            self.0.resize(n, Type::UNKNOWN);
-        }
-        self.0[n - 1] = Type::TEXT;
-        true
-    }
-
-    /// [`ParamTypes::learn`] from a driver error.
-    pub(crate) fn learn_from(&mut self, e: &tokio_postgres::Error, limit: usize) -> bool {
-        match e.as_db_error() {
-            Some(db) => self.learn(Some(db.code().code()), db.message(), limit),
-            None => false,
-        }
-    }
-}
-
-/// Largest parameter number PostgreSQL accepts (the protocol counts them in 16 bits).
-pub(crate) const MAX_PARAMS: usize = 65_535;
-
-/// The `n` of the first `$n` in a server message (translations keep `$n`).
-fn named_param(message: &str) -> Option<usize> {
-    message.match_indices('$').find_map(|(at, _)| {
-        let digits: String = message[at + 1..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        digits.parse().ok()
-    })
-}
-
 /// EXPLAIN's output column (`json`, or `text` for other formats) as a string.
 pub(crate) struct RawText(pub(crate) String);
 
@@ -399,8 +323,11 @@ pub(crate) async fn explain_shaped(
     }
 }
 
-/// [`attempt`], again with a parameter declared `text` for each parameter whose
-/// type the server could not determine (see [`ParamTypes`]).
+/// [`attempt`], again after each failure to prepare that [`ParamTypes`] learns
+/// from (a parameter whose type the server could not determine, an operator or
+/// function that parameters standing for numeric literals left ambiguous). When
+/// declarations from literal syntax did not make the statement preparable, the
+/// server's first words about the statement itself are reported.
 async fn contained(
     client: &Client,
     sql: &str,
@@ -410,15 +337,28 @@ async fn contained(
     read_only: bool,
     types: &mut ParamTypes,
 ) -> Result<ExplainOutcome, DbError> {
+    let mut unresolved: Option<ExplainOutcome> = None;
     loop {
+        let before = types.clone();
         let outcome = attempt(client, sql, kind, params, opts, read_only, types).await?;
-        if let ExplainOutcome::Failed(f) = &outcome {
-            if types.learn(f.sqlstate.as_deref(), &f.message, MAX_PARAMS) {
-                continue;
+        if *types != before {
+            // Learned something: prepare again (every change declares one more
+            // parameter, so this ends).
+            if types.literal_rounds() > 0 && before.literal_rounds() == 0 {
+                unresolved = Some(outcome);
             }
+            continue;
         }
-        return Ok(outcome);
+        return Ok(match (outcome, unresolved) {
+            (ExplainOutcome::Failed(f), Some(first)) if unresolved_call(&f) => first,
+            (outcome, _) => outcome,
+        });
     }
+}
+
+/// A failure to resolve a function or operator (42725, 42883).
+fn unresolved_call(f: &ExplainFailure) -> bool {
+    matches!(f.sqlstate.as_deref(), Some("42725" | "42883"))
 }
 
 /// One attempt inside its own transaction, rolled back whatever happens.
@@ -429,7 +369,7 @@ async fn attempt(
     params: &[Option<String>],
     opts: &ExplainOptions,
     read_only: bool,
-    types: &ParamTypes,
+    types: &mut ParamTypes,
 ) -> Result<ExplainOutcome, DbError> {
     let begin = if read_only {
         "BEGIN READ ONLY"
@@ -523,7 +463,7 @@ async fn inside(
     client: &Client,
     sql: &str,
     kind: StatementKind,
-    (params, types): (&[Option<String>], &ParamTypes),
+    (params, types): (&[Option<String>], &mut ParamTypes),
     opts: &ExplainOptions,
     tx: TxMode,
     generic_prepared: &mut bool,
@@ -559,7 +499,11 @@ async fn inside(
     let text = format!("EXPLAIN ({options}) {sql}");
     let stmt = match client.prepare_typed(&text, types.types()).await {
         Ok(s) => s,
-        Err(e) => return failure("preparing the statement", e),
+        Err(e) => {
+            // The caller sees `types` change and prepares again.
+            types.learn_from(&e, &text, &LiteralTypes::of(params), MAX_PARAMS);
+            return failure("preparing the statement", e);
+        }
     };
     let expected = stmt.params().len();
     if expected > 0 && params.is_empty() {
@@ -675,30 +619,6 @@ fn simple_rows(msgs: &[SimpleQueryMessage]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn indeterminate_parameters_are_declared_text_one_at_a_time() {
-        let mut t = ParamTypes::default();
-        assert!(t.types().is_empty() && !t.any_declared());
-        assert_eq!(t.prepare_list(), "");
-        let msg = "could not determine data type of parameter $3";
-        // Another SQLSTATE, a parameter past the limit: nothing to learn.
-        assert!(!t.learn(Some("42804"), msg, 10));
-        assert!(!t.learn(Some("42P18"), msg, 2));
-        assert!(!t.learn(Some("42P18"), "no parameter named", 10));
-        assert!(t.learn(Some("42P18"), msg, 10));
-        assert_eq!(t.types(), [Type::UNKNOWN, Type::UNKNOWN, Type::TEXT]);
-        assert_eq!((t.get(2), t.get(7)), (Type::TEXT, Type::UNKNOWN));
-        assert_eq!(t.prepare_list(), " (unknown, unknown, text)");
-        // The same parameter again: declaring did not help, give up.
-        assert!(!t.learn(Some("42P18"), msg, 10));
-        // A translated message still names `$n`.
-        let fr = "n'a pas pu déterminer le type de données du paramètre $1";
-        assert!(t.learn(Some("42P18"), fr, 10));
-        assert_eq!(t.types(), [Type::TEXT, Type::UNKNOWN, Type::TEXT]);
-        assert_eq!(named_param("parameter $12 and $3"), Some(12));
-        assert_eq!(named_param("costs $ 5"), None);
-    }
 
     #[test]
     fn outcomes_summarize_in_one_line() {

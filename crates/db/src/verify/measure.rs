@@ -3,7 +3,9 @@
 //! after, within a transaction the caller opened (so a write never persists and
 //! a failing statement never aborts the enclosing transaction). Parameter samples
 //! are bound as TEXT values, exactly as [`crate::explain`] does (a parameter whose
-//! type the server cannot infer is declared `text`, see [`ParamTypes`]).
+//! type the server cannot infer is declared `text`, and parameters standing for
+//! numeric literals that leave an operator or function ambiguous are declared
+//! the type their samples have as literals, see [`ParamTypes`]).
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +13,7 @@ use serde_json::Value;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement};
 
-use crate::explain::{ParamTypes, RawText, TextParam, MAX_PARAMS};
+use crate::explain::{LiteralTypes, ParamTypes, RawText, TextParam, MAX_PARAMS};
 use crate::DbError;
 
 const SAVEPOINT: &str = "SAVEPOINT pgpilot_verify";
@@ -79,12 +81,14 @@ async fn exec(client: &Client, sql: &str, context: &str) -> Result<(), DbError> 
 }
 
 /// Prepares `EXPLAIN (…) sql` inside a savepoint (a parse error would otherwise
-/// abort the enclosing transaction), declaring `text` each parameter whose type
-/// the server cannot determine.
+/// abort the enclosing transaction), declaring the parameters the server needs
+/// declared (see [`ParamTypes`]); parameters declared from literal syntax take
+/// the widest type over `samples`, all of which the statement is run with.
 async fn prepare(
     client: &Client,
     sql: &str,
     analyze: bool,
+    samples: &[Vec<Option<String>>],
 ) -> Result<Result<Statement, Failure>, DbError> {
     let options = if analyze {
         "ANALYZE, TIMING OFF, FORMAT JSON"
@@ -93,6 +97,7 @@ async fn prepare(
     };
     let text = format!("EXPLAIN ({options}) {sql}");
     let mut types = ParamTypes::default();
+    let literals = LiteralTypes::widest(samples);
     loop {
         exec(client, SAVEPOINT, "setting a savepoint").await?;
         match client.prepare_typed(&text, types.types()).await {
@@ -101,7 +106,7 @@ async fn prepare(
                 return Ok(Ok(s));
             }
             Err(e) => {
-                let retry = types.learn_from(&e, MAX_PARAMS);
+                let retry = types.learn_from(&e, &text, &literals, MAX_PARAMS);
                 let f = classify("preparing a statement", e)?;
                 exec(client, UNDO, "rolling back to a savepoint").await?;
                 if !retry {
@@ -202,7 +207,7 @@ pub(super) async fn measure_query(
     index_names: &[String],
     timeout: Duration,
 ) -> Result<QueryPhase, DbError> {
-    let stmt = match prepare(client, &q.sql, true).await? {
+    let stmt = match prepare(client, &q.sql, true, &q.samples).await? {
         Ok(s) => s,
         Err(f) => return Ok(QueryPhase::Failed(f)),
     };
@@ -268,7 +273,7 @@ async fn probe(
     params: &[Option<String>],
     index_names: &[String],
 ) -> Result<bool, DbError> {
-    let Ok(stmt) = prepare(client, &q.sql, false).await? else {
+    let Ok(stmt) = prepare(client, &q.sql, false, &q.samples).await? else {
         return Ok(false);
     };
     Ok(match run(client, &stmt, params).await? {
@@ -310,7 +315,7 @@ pub(super) async fn plan_writes(
 ) -> Result<WritePlan, DbError> {
     let mut plan = WritePlan::default();
     for w in writes {
-        let stmt = match prepare(client, &w.sql, true).await? {
+        let stmt = match prepare(client, &w.sql, true, &w.samples).await? {
             Ok(s) => s,
             Err(f) => {
                 plan.left_out
@@ -389,7 +394,7 @@ pub(super) async fn run_writes(
     };
     let mut prepared = Vec::with_capacity(plan.statements.len());
     for s in &plan.statements {
-        match prepare(client, &s.sql, true).await? {
+        match prepare(client, &s.sql, true, &s.samples).await? {
             Ok(p) => prepared.push(Some(p)),
             Err(f) => {
                 out.first_failure.get_or_insert_with(|| f.to_string());

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
 use super::{
-    connect, drop_hidden_sql, explain_json, millis, quote, server_version, summarize, validate,
-    Driver, Failure, IndexNames, LearnedTypes, NamedIndex, WhatIfConnectError, WhatIfOptions,
+    connect, drop_hidden_sql, explain_json, learn_types, millis, quote, server_version, summarize,
+    validate, Driver, Failure, IndexNames, LearnedTypes, NamedIndex, WhatIfConnectError,
+    WhatIfOptions,
 };
 use crate::{ConnSpec, DbError};
 
@@ -388,7 +389,7 @@ impl Inner {
         if self.can_hide {
             self.sync_hidden(&hidden).await?;
         }
-        let mut types = self.param_types.get(sql);
+        let mut types = self.param_types.get(sql, params);
         let explained = loop {
             if by_drop {
                 let setup = format!("BEGIN READ WRITE; {}", drop_hidden_sql(&hidden));
@@ -407,8 +408,10 @@ impl Inner {
                 self.rollback().await?;
             }
             match explained {
-                // A parameter whose type the server cannot infer: declared `text`, again.
-                Err(e) if types.learn_from(&e, params.len()) => continue,
+                // A parameter whose type the server cannot infer, or parameters
+                // standing for numeric literals that leave an operator ambiguous:
+                // declared, planned again.
+                Err(e) if learn_types(&mut types, &e, sql, params) => continue,
                 other => break other,
             }
         };

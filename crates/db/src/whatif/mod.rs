@@ -13,8 +13,11 @@
 //! application and plans the unnamed statement with the real values (a custom
 //! plan) — never NULLs or a generic plan, which hide selectivity and can never
 //! match a partial index. A parameter whose type the server cannot infer (42P18)
-//! is declared `text` and the plan retried (see [`ParamTypes`]); what was learned
-//! is remembered per statement.
+//! is declared `text`, and parameters that normalization made of numeric
+//! literals are declared the literal's type (`int4`, `int8`, `numeric`) when they
+//! leave an operator or function ambiguous (`$1 + $2`), and the plan retried (see
+//! [`ParamTypes`]); what was learned is remembered per statement and applied to
+//! each sample's values.
 //!
 //! **Sync API over an async driver.** The advisor is pure and its trait is
 //! synchronous; each planner owns a current-thread Tokio runtime and its own
@@ -37,7 +40,7 @@ use tokio::runtime::Runtime;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
-use crate::explain::{ParamTypes, RawText, TextParam};
+use crate::explain::{LiteralTypes, ParamTypes, RawText, TextParam};
 use crate::{ConnSpec, DbError};
 
 pub use hypopg::{hypopg_status, HypoStatus, HypoWhatIf};
@@ -262,7 +265,7 @@ pub(crate) async fn explain_json(
     params: &[Option<String>],
     types: &ParamTypes,
 ) -> Result<String, tokio_postgres::Error> {
-    let text = format!("EXPLAIN (FORMAT JSON) {sql}");
+    let text = explain_text(sql);
     let values: Vec<TextParam<'_>> = params.iter().map(|p| TextParam(p.as_deref())).collect();
     // `unknown` lets the server resolve each parameter's type as if unspecified.
     let typed: Vec<(&(dyn ToSql + Sync), Type)> = values
@@ -278,15 +281,40 @@ pub(crate) async fn explain_json(
     Ok(out.join("\n"))
 }
 
+/// The statement [`explain_json`] sends.
+fn explain_text(sql: &str) -> String {
+    format!("EXPLAIN (FORMAT JSON) {sql}")
+}
+
+/// After [`explain_json`] of `sql` with `params` failed with `e`: whether
+/// `types` learned a declaration from it (then plan again; see [`ParamTypes`]).
+pub(crate) fn learn_types(
+    types: &mut ParamTypes,
+    e: &tokio_postgres::Error,
+    sql: &str,
+    params: &[Option<String>],
+) -> bool {
+    types.learn_from(
+        e,
+        &explain_text(sql),
+        &LiteralTypes::of(params),
+        params.len(),
+    )
+}
+
 /// Parameter types learned per statement: only statements that needed a
 /// declaration (most need none) are remembered, so each is retried once per planner.
 #[derive(Debug, Default)]
 pub(crate) struct LearnedTypes(HashMap<String, ParamTypes>);
 
 impl LearnedTypes {
-    /// The types to start planning `sql` with.
-    pub(crate) fn get(&self, sql: &str) -> ParamTypes {
-        self.0.get(sql).cloned().unwrap_or_default()
+    /// The types to start planning `sql` with `params` with: what was learned
+    /// for it, declarations from literal syntax typed by these values.
+    pub(crate) fn get(&self, sql: &str, params: &[Option<String>]) -> ParamTypes {
+        self.0
+            .get(sql)
+            .map(|t| t.for_sample(&LiteralTypes::of(params)))
+            .unwrap_or_default()
     }
 
     /// Remembers what planning `sql` needed.

@@ -8,8 +8,8 @@ use pgpilot_advisor::{Config, IndexDef, PlanEstimate, WhatIf, WhatIfError};
 use tokio_postgres::Client;
 
 use super::{
-    connect, drop_hidden_sql, explain_json, millis, quote, server_version, summarize, validate,
-    Driver, Failure, IndexNames, LearnedTypes, WhatIfConnectError, WhatIfOptions,
+    connect, drop_hidden_sql, explain_json, learn_types, millis, quote, server_version, summarize,
+    validate, Driver, Failure, IndexNames, LearnedTypes, WhatIfConnectError, WhatIfOptions,
 };
 use crate::{ConnSpec, DbError};
 
@@ -263,7 +263,7 @@ impl Inner {
             ));
         }
         const SP: &str = "pgpilot_whatif_plan";
-        let mut types = self.param_types.get(sql);
+        let mut types = self.param_types.get(sql, params);
         let explained = loop {
             self.batch(&format!("SAVEPOINT {SP}"), "starting a plan")
                 .await?;
@@ -287,9 +287,10 @@ impl Inner {
                     explain_json(&self.client, sql, params, &types)
                         .await
                         .map_err(|e| {
-                            // A parameter whose type the server cannot infer:
-                            // declared `text`, planned again.
-                            retry = types.learn_from(&e, params.len());
+                            // A parameter whose type the server cannot infer, or
+                            // parameters standing for numeric literals that leave
+                            // an operator ambiguous: declared, planned again.
+                            retry = learn_types(&mut types, &e, sql, params);
                             Failure::of("EXPLAIN", e)
                                 .into_query_error(self.options.statement_timeout)
                         })
