@@ -30,10 +30,21 @@ pub struct WorkloadQueries {
     pub queries: Vec<AdvisorQuery>,
     /// Statements left out, with why (unparsable SQL).
     pub skipped: Vec<crate::SkippedQuery>,
-    /// Utility statements (BEGIN, SET, DDL, …) left out: nothing to index.
+    /// Utility statements (BEGIN, SET, DDL, …) and statements that read only
+    /// system catalogs (monitoring tools, pgpilot itself) left out: nothing to
+    /// index.
     pub utility: usize,
     /// Statements beyond `max_queries` (the lightest) left out.
     pub beyond_limit: usize,
+}
+
+/// A relation of the system catalogs: in `pg_catalog` or `information_schema`,
+/// or unqualified and named `pg_…` (the catalogs are found first on the path).
+fn is_system_relation(t: &pgpilot_sql::TableRef) -> bool {
+    match t.schema.as_deref() {
+        Some(s) => s == "pg_catalog" || s == "information_schema",
+        None => t.name.starts_with("pg_"),
+    }
 }
 
 impl WorkloadQueries {
@@ -71,6 +82,7 @@ impl WorkloadQueries {
                 shape.kind,
                 pgpilot_sql::StatementKind::Utility | pgpilot_sql::StatementKind::Other
             ) || shape.relations().is_empty()
+                || shape.relations().iter().all(|t| is_system_relation(t))
             {
                 out.utility += 1;
                 continue;
@@ -91,5 +103,35 @@ impl WorkloadQueries {
             });
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pgpilot_sql::Fingerprint;
+    use pgpilot_workload::{QueryStats, Workload};
+
+    #[test]
+    fn catalog_reads_are_left_out_with_the_utility_statements() {
+        let mut w = Workload::default();
+        for (i, sql) in [
+            "SELECT * FROM orders WHERE customer_id = $1",
+            "SELECT relname FROM pg_catalog.pg_class WHERE oid = $1",
+            "SELECT count(*) FROM pg_stat_activity",
+            "SELECT * FROM information_schema.columns WHERE table_name = $1",
+            "BEGIN",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut q = QueryStats::new(Fingerprint(i as u64), sql.to_string(), None);
+            q.calls = 1;
+            w.queries.insert(Fingerprint(i as u64), q);
+        }
+        let out = WorkloadQueries::from_workload(&w, 100);
+        let kept: Vec<&str> = out.queries.iter().map(|q| q.sql.as_str()).collect();
+        assert_eq!(kept, ["SELECT * FROM orders WHERE customer_id = $1"]);
+        assert_eq!(out.utility, 4);
     }
 }
