@@ -30,6 +30,7 @@ pub enum ReportFormat {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Database: adds its health findings and the apply journal (pgpilot.changes).
+    /// Without it, what was applied or rolled back is reported as unknown.
     #[arg(long)]
     pub db: Option<String>,
     /// The plan file (advise --out, updated by verify).
@@ -59,15 +60,33 @@ pub struct HandoffInputs {
     pub baseline: Option<BenchReport>,
     /// After bench.
     pub after: Option<BenchReport>,
-    /// Journal.
+    /// The apply journal as read from the database (empty when it holds no
+    /// change); [`HandoffInputs::render_without_journal`] renders when it
+    /// could not be read.
     pub changes: Vec<ChangeRecord>,
     /// Findings.
     pub findings: Vec<Finding>,
 }
 
 impl HandoffInputs {
-    /// Renders the document.
+    /// Renders the document; [`HandoffInputs::changes`] is the journal as read.
     pub fn render(&self, format: ReportFormat, slow_ms: f64) -> String {
+        self.render_journal(Some(&self.changes), format, slow_ms)
+    }
+
+    /// Renders the document when the journal was not read (no database): it
+    /// then says what was applied or rolled back is unknown, instead of
+    /// claiming nothing was. [`HandoffInputs::changes`] is ignored.
+    pub fn render_without_journal(&self, format: ReportFormat, slow_ms: f64) -> String {
+        self.render_journal(None, format, slow_ms)
+    }
+
+    fn render_journal(
+        &self,
+        changes: Option<&[ChangeRecord]>,
+        format: ReportFormat,
+        slow_ms: f64,
+    ) -> String {
         let h = Handoff {
             title: "PostgreSQL performance hand-off".into(),
             database: self.database.clone(),
@@ -75,7 +94,7 @@ impl HandoffInputs {
             plan: self.plan.as_ref(),
             baseline: self.baseline.as_ref(),
             after: self.after.as_ref(),
-            changes: &self.changes,
+            changes,
             findings: &self.findings,
             cache_candidates: self
                 .after
@@ -150,7 +169,11 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     } else if let Some(p) = &inputs.plan {
         inputs.database = p.database.name.clone();
     }
-    let text = inputs.render(args.format, args.slow_ms);
+    let text = if args.db.is_some() {
+        inputs.render(args.format, args.slow_ms)
+    } else {
+        inputs.render_without_journal(args.format, args.slow_ms)
+    };
     match &args.out {
         Some(path) => {
             std::fs::write(path, &text)

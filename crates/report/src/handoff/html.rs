@@ -6,10 +6,13 @@ use pgpilot_findings::{Finding, Severity};
 
 use super::charts::{cost_chart, latency_chart, percentile_chart, MAX_QUERIES};
 use super::markdown::{query_cells, query_header, run_line, runs};
+use super::plan_sections::{
+    not_applied, plan_section_titles, rollback_unknown, verify_rows, JOURNAL_NOT_READ,
+};
 use super::{
     change_measured, change_status, change_title, change_views, change_why, faster, maintenance,
-    monitoring, not_applied, plan_id, query_rows, ranked_findings, rollback_steps,
-    status_paragraph, top_findings, ChangeView, Handoff,
+    monitoring, plan_id, query_rows, ranked_findings, rollback_steps, status_paragraph,
+    top_findings, ChangeView, Handoff,
 };
 use crate::advice::index_label;
 use crate::bench::slo_comparison;
@@ -17,6 +20,9 @@ use crate::format::duration_ms;
 use crate::numbers::thousands;
 use crate::table::Style;
 use crate::top::one_line_sql;
+use plan::{plan_sections, verification};
+
+mod plan;
 
 const STYLE: &str = r#"
 :root { --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --zebra: #f6f8fa; --head: #eef1f4;
@@ -277,13 +283,20 @@ fn status_section(out: &mut String, h: &Handoff, views: &[ChangeView]) {
         )),
         (None, None) => {}
     }
-    let applied = views
-        .iter()
-        .filter(|v| v.change.status == pgpilot_advisor::ChangeStatus::Applied)
-        .count();
-    kpis.push(format!(
-        "<div class=\"kpi\">changes applied<b>{applied}</b></div>"
-    ));
+    if h.changes.is_some() {
+        let applied = views
+            .iter()
+            .filter(|v| v.change.status == pgpilot_advisor::ChangeStatus::Applied)
+            .count();
+        kpis.push(format!(
+            "<div class=\"kpi\">changes applied<b>{applied}</b></div>"
+        ));
+    } else {
+        kpis.push(format!(
+            "<div class=\"kpi\">changes applied<b>unknown</b>{}</div>",
+            pill("na", "journal not read")
+        ));
+    }
     out.push_str(&format!("<div class=\"kpis\">{}</div>\n", kpis.join("")));
     out.push_str(&para(&status_paragraph(h, views)));
 }
@@ -328,18 +341,24 @@ fn findings_section(out: &mut String, ranked: &[(Finding, Option<String>)]) {
 
 fn changes_section(out: &mut String, h: &Handoff, views: &[ChangeView]) {
     section(out, "changes", "3. What was changed and why");
+    let journal_read = h.changes.is_some();
     match (h.plan, views.is_empty()) {
         (None, true) => {
-            out.push_str(&para(
-                "No plan given and no change recorded: nothing was changed.",
-            ));
+            out.push_str(&para(if journal_read {
+                "No plan given and no change recorded: nothing was changed."
+            } else {
+                "No plan given, and the apply journal was not read (no `--db` given): what was \
+                 changed is not known here. Pass `--db <URL>` to include it."
+            }));
             return;
         }
         (Some(p), true) => {
-            out.push_str(&para(&format!(
-                "Nothing has been applied yet. Plan {} recommends:",
-                p.id
-            )));
+            let lead = if journal_read {
+                "Nothing has been applied yet."
+            } else {
+                JOURNAL_NOT_READ
+            };
+            out.push_str(&para(&format!("{lead} Plan `{}` recommends:", p.id)));
             let items: Vec<String> = p
                 .recommendations
                 .iter()
@@ -370,8 +389,11 @@ fn changes_section(out: &mut String, h: &Handoff, views: &[ChangeView]) {
             escape_html(&change_status(v.change))
         ));
     }
+    let verified = verify_rows(h, views);
     let pending = not_applied(h, views);
-    if !views.is_empty() && !pending.is_empty() {
+    if let (Some(plan), false) = (h.plan, verified.is_empty()) {
+        verification(out, plan, &verified, journal_read);
+    } else if !views.is_empty() && !pending.is_empty() {
         out.push_str("<h3>Recommended but not applied</h3>\n");
         out.push_str(&list(&pending));
     }
@@ -441,8 +463,12 @@ fn queries_section(out: &mut String, h: &Handoff) {
     out.push_str(&table_class("queries", header, &right, cells));
 }
 
-fn rollback_section(out: &mut String, h: &Handoff, views: &[ChangeView]) {
-    section(out, "rollback", "6. Rollback procedure");
+fn rollback_section(out: &mut String, h: &Handoff, views: &[ChangeView], n: usize) {
+    section(out, "rollback", &format!("{n}. Rollback procedure"));
+    if h.changes.is_none() {
+        out.push_str(&para(&rollback_unknown(h)));
+        return;
+    }
     let steps = rollback_steps(views);
     if steps.is_empty() {
         out.push_str(&para(if views.is_empty() {
@@ -488,8 +514,8 @@ fn rollback_section(out: &mut String, h: &Handoff, views: &[ChangeView]) {
     out.push_str(&pre(&manual.join("\n")));
 }
 
-fn next_section(out: &mut String, h: &Handoff, ranked: &[(Finding, Option<String>)]) {
-    section(out, "next", "7. Next steps");
+fn next_section(out: &mut String, h: &Handoff, ranked: &[(Finding, Option<String>)], n: usize) {
+    section(out, "next", &format!("{n}. Next steps"));
     out.push_str("<h3>What the indexes could not fix: cache candidates</h3>\n");
     if !h.cache_candidates.is_empty() {
         let rows = h
@@ -581,19 +607,31 @@ pub fn handoff_html(h: &Handoff) -> String {
         ));
     }
     out.push_str(&format!("<p class=\"meta\">{meta}</p>\n</header>\n"));
-    out.push_str(
-        "<nav><ol>\n<li><a href=\"#status\">Status</a></li>\n<li><a href=\"#problems\">Top problems found</a></li>\n\
-         <li><a href=\"#changes\">What was changed and why</a></li>\n<li><a href=\"#metrics\">Metrics</a></li>\n\
-         <li><a href=\"#queries\">Per-query before/after</a></li>\n<li><a href=\"#rollback\">Rollback procedure</a></li>\n\
-         <li><a href=\"#next\">Next steps</a></li>\n</ol></nav>\n",
-    );
+    let mut nav = vec![
+        ("status", "Status"),
+        ("problems", "Top problems found"),
+        ("changes", "What was changed and why"),
+        ("metrics", "Metrics"),
+        ("queries", "Per-query before/after"),
+    ];
+    nav.extend(plan_section_titles(h));
+    nav.extend([("rollback", "Rollback procedure"), ("next", "Next steps")]);
+    out.push_str("<nav><ol>\n");
+    for (id, title) in nav {
+        out.push_str(&format!(
+            "<li><a href=\"#{id}\">{}</a></li>\n",
+            escape_html(title)
+        ));
+    }
+    out.push_str("</ol></nav>\n");
     status_section(&mut out, h, &views);
     findings_section(&mut out, &ranked);
     changes_section(&mut out, h, &views);
     metrics_section(&mut out, h);
     queries_section(&mut out, h);
-    rollback_section(&mut out, h, &views);
-    next_section(&mut out, h, &ranked);
+    let n = plan_sections(&mut out, h, &views, 6);
+    rollback_section(&mut out, h, &views, n);
+    next_section(&mut out, h, &ranked, n + 1);
     out.push_str("</section>\n</body>\n</html>\n");
     out
 }

@@ -2,10 +2,16 @@
 
 use pgpilot_bench_model::{BenchReport, QueryStats};
 
+use super::plan_sections::{
+    analyze_header, analyze_rows, drop_header, drop_rows, drop_statements, drops_intro,
+    measured_rows, not_applied, plan_section_titles, rollback_unknown, skipped_rows, verify_header,
+    verify_intro, verify_rows, VerifyRow, ANALYZE_INTRO, JOURNAL_NOT_READ, MEASURED_HEADER,
+    SKIPPED_INTRO,
+};
 use super::{
     change_measured, change_status, change_title, change_views, change_why, maintenance,
-    monitoring, not_applied, plan_id, query_rows, ranked_findings, rollback_steps,
-    status_paragraph, top_findings, ChangeView, Handoff,
+    monitoring, plan_id, query_rows, ranked_findings, rollback_steps, status_paragraph,
+    top_findings, ChangeView, Handoff,
 };
 use crate::advice::{index_label, md_code};
 use crate::bench::slo_comparison;
@@ -112,16 +118,24 @@ fn change_block(out: &mut String, h: &Handoff, n: usize, v: &ChangeView) {
 
 fn changes_section(out: &mut String, h: &Handoff, views: &[ChangeView]) {
     section(out, "3. What was changed and why");
+    let journal_read = h.changes.is_some();
     match (h.plan, views.is_empty()) {
         (None, true) => {
-            out.push_str("No plan given and no change recorded: nothing was changed.\n");
+            out.push_str(if journal_read {
+                "No plan given and no change recorded: nothing was changed.\n"
+            } else {
+                "No plan given, and the apply journal was not read (no `--db` given): what was \
+                 changed is not known here. Pass `--db <URL>` to include it.\n"
+            });
             return;
         }
         (Some(p), true) => {
-            out.push_str(&format!(
-                "Nothing has been applied yet. Plan {} recommends:\n\n",
-                md_code(&p.id)
-            ));
+            let lead = if journal_read {
+                "Nothing has been applied yet.".to_string()
+            } else {
+                JOURNAL_NOT_READ.to_string()
+            };
+            out.push_str(&format!("{lead} Plan {} recommends:\n\n", md_code(&p.id)));
             for (i, r) in p.recommendations.iter().enumerate() {
                 out.push_str(&format!(
                     "{}. {} — {}: {}\n",
@@ -145,6 +159,11 @@ fn changes_section(out: &mut String, h: &Handoff, views: &[ChangeView]) {
     for (i, v) in views.iter().enumerate() {
         change_block(out, h, i + 1, v);
     }
+    let verified = verify_rows(h, views);
+    if let (Some(plan), false) = (h.plan, verified.is_empty()) {
+        verification(out, plan, &verified, journal_read);
+        return;
+    }
     let pending = not_applied(h, views);
     if !views.is_empty() && !pending.is_empty() {
         out.push_str("**Recommended but not applied:**\n\n");
@@ -152,6 +171,124 @@ fn changes_section(out: &mut String, h: &Handoff, views: &[ChangeView]) {
             out.push_str(&format!("- {p}\n"));
         }
     }
+}
+
+/// What `verify` measured: one row per recommendation, then every timed query.
+fn verification(
+    out: &mut String,
+    plan: &pgpilot_advisor::AdvicePlan,
+    rows: &[VerifyRow],
+    journal_read: bool,
+) {
+    out.push_str("\n### Verification: measured with a real index\n\n");
+    out.push_str(&format!("{}\n\n", verify_intro(plan)));
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let mut row = vec![md_code(&r.index), r.verdict.label().to_string()];
+            row.extend(r.tail(journal_read));
+            row
+        })
+        .collect();
+    out.push_str(&render(
+        Style::Markdown,
+        &verify_header(journal_read),
+        &table,
+        &[2, 3, 4],
+    ));
+    let notes: Vec<&VerifyRow> = rows.iter().filter(|r| !r.note.is_empty()).collect();
+    if !notes.is_empty() {
+        out.push_str("\nNotes from verify:\n\n");
+        for r in notes {
+            out.push_str(&format!(
+                "- {} ({}): {}\n",
+                md_code(&r.index),
+                r.verdict.label(),
+                r.note
+            ));
+        }
+    }
+    let measured = measured_rows(plan);
+    if !measured.is_empty() {
+        out.push_str("\nEach query timed:\n\n");
+        let table: Vec<Vec<String>> = measured
+            .iter()
+            .map(|m| {
+                let mut c = m.cells();
+                c[0] = md_code(&c[0]);
+                c[1] = md_code(&c[1]);
+                c
+            })
+            .collect();
+        out.push_str(&render(
+            Style::Markdown,
+            &MEASURED_HEADER,
+            &table,
+            &[2, 3, 4],
+        ));
+    }
+}
+
+/// The drops, tables to ANALYZE and skipped queries, each a numbered section
+/// when the plan has any; returns the next section number.
+fn plan_sections(out: &mut String, h: &Handoff, views: &[ChangeView], mut n: usize) -> usize {
+    let Some(plan) = h.plan else {
+        return n;
+    };
+    let journal_read = h.changes.is_some();
+    for (id, title) in plan_section_titles(h) {
+        section(out, &format!("{n}. {title}"));
+        n += 1;
+        match id {
+            "drops" => {
+                out.push_str(&format!("{}\n\n", drops_intro(plan)));
+                let rows: Vec<Vec<String>> = drop_rows(h, views)
+                    .iter()
+                    .map(|d| d.cells(journal_read))
+                    .collect();
+                out.push_str(&render(
+                    Style::Markdown,
+                    &drop_header(journal_read),
+                    &rows,
+                    &[3],
+                ));
+                out.push('\n');
+                out.push_str(&format!("```sql\n{}\n```\n", drop_statements(plan)));
+            }
+            "analyze" => {
+                out.push_str(&format!("{ANALYZE_INTRO}\n\n"));
+                let rows: Vec<Vec<String>> = analyze_rows(h, views)
+                    .into_iter()
+                    .map(|mut r| {
+                        r[1] = md_code(&r[1]);
+                        r
+                    })
+                    .collect();
+                out.push_str(&render(
+                    Style::Markdown,
+                    &analyze_header(journal_read),
+                    &rows,
+                    &[],
+                ));
+            }
+            _ => {
+                out.push_str(&format!("{SKIPPED_INTRO}\n\n"));
+                let (rows, more) = skipped_rows(plan);
+                let rows: Vec<Vec<String>> = rows
+                    .into_iter()
+                    .map(|mut r| {
+                        r[0] = md_code(&r[0]);
+                        r
+                    })
+                    .collect();
+                out.push_str(&render(Style::Markdown, &["query", "reason"], &rows, &[]));
+                if more > 0 {
+                    out.push_str(&format!("\n… and {more} more (see the plan file).\n"));
+                }
+            }
+        }
+    }
+    n
 }
 
 fn queries_section(out: &mut String, h: &Handoff) {
@@ -175,8 +312,12 @@ fn queries_section(out: &mut String, h: &Handoff) {
     out.push_str(&render(Style::Markdown, header, &table, &right));
 }
 
-fn rollback_section(out: &mut String, h: &Handoff, views: &[ChangeView]) {
-    section(out, "6. Rollback procedure");
+fn rollback_section(out: &mut String, h: &Handoff, views: &[ChangeView], n: usize) {
+    section(out, &format!("{n}. Rollback procedure"));
+    if h.changes.is_none() {
+        out.push_str(&format!("{}\n", rollback_unknown(h)));
+        return;
+    }
     let steps = rollback_steps(views);
     if steps.is_empty() {
         out.push_str(if views.is_empty() {
@@ -223,8 +364,9 @@ fn next_steps(
     out: &mut String,
     h: &Handoff,
     ranked: &[(pgpilot_findings::Finding, Option<String>)],
+    n: usize,
 ) {
-    section(out, "7. Next steps");
+    section(out, &format!("{n}. Next steps"));
     out.push_str("### What the indexes could not fix: cache candidates\n\n");
     if !h.cache_candidates.is_empty() {
         let rows: Vec<Vec<String>> = h
@@ -350,7 +492,8 @@ pub fn handoff_markdown(h: &Handoff) -> String {
     }
 
     queries_section(&mut out, h);
-    rollback_section(&mut out, h, &views);
-    next_steps(&mut out, h, &ranked);
+    let n = plan_sections(&mut out, h, &views, 6);
+    rollback_section(&mut out, h, &views, n);
+    next_steps(&mut out, h, &ranked, n + 1);
     crate::advice::tidy(&out)
 }

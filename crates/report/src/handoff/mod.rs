@@ -7,6 +7,7 @@
 mod charts;
 mod html;
 mod markdown;
+mod plan_sections;
 
 use pgpilot_advisor::{
     AdvicePlan, ChangeAction, ChangeRecord, ChangeStatus, DropRecommendation, KeyExpr,
@@ -19,6 +20,7 @@ use crate::advice::{measured_medians, verify_label};
 use crate::format::duration_ms;
 use crate::inventory::bytes;
 use crate::numbers::{change_pct, speedup, thousands};
+use plan_sections::{verify_counts, JOURNAL_NOT_READ};
 
 pub use html::handoff_html;
 pub use markdown::handoff_markdown;
@@ -42,8 +44,11 @@ pub struct Handoff<'a> {
     pub baseline: Option<&'a BenchReport>,
     /// The same benchmark after the changes.
     pub after: Option<&'a BenchReport>,
-    /// The apply journal (`pgpilot.changes`), in any order.
-    pub changes: &'a [ChangeRecord],
+    /// The apply journal (`pgpilot.changes`), in any order: `None` when it was
+    /// not read (no database given), and what was applied or rolled back is
+    /// then unknown — the report says so instead of claiming nothing was done;
+    /// `Some(&[])` when it was read and holds no change.
+    pub changes: Option<&'a [ChangeRecord]>,
     /// Top problems found (health checks and plan findings).
     pub findings: &'a [Finding],
     /// Queries the indexes could not fix (see [`cache_candidates`]).
@@ -214,7 +219,7 @@ pub(crate) fn analyzed_table(ddl: &str) -> Option<String> {
 }
 
 pub(crate) fn change_views<'a>(h: &Handoff<'a>) -> Vec<ChangeView<'a>> {
-    let mut changes: Vec<&ChangeRecord> = h.changes.iter().collect();
+    let mut changes: Vec<&ChangeRecord> = h.changes.unwrap_or_default().iter().collect();
     changes.sort_by_key(|c| c.id);
     changes
         .into_iter()
@@ -354,50 +359,6 @@ pub(crate) fn change_status(c: &ChangeRecord) -> String {
         "{state} · {} by {} (change #{})",
         c.applied_at, c.applied_by, c.id
     )
-}
-
-/// Plan items no journaled change carried out, with why, one line each.
-pub(crate) fn not_applied(h: &Handoff, views: &[ChangeView]) -> Vec<String> {
-    let Some(plan) = h.plan else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for r in &plan.recommendations {
-        if views
-            .iter()
-            .any(|v| v.rec.is_some_and(|x| x.name == r.name) && in_place(v.change))
-        {
-            continue;
-        }
-        let why = match r.verification.as_ref().map(|v| (v.status, v.note.trim())) {
-            Some((VerifyStatus::Regression, note)) => format!("a measured regression; {note}"),
-            Some((VerifyStatus::NoGain, note)) => format!("no measured gain; {note}"),
-            Some((VerifyStatus::Skipped, note)) => format!("verification skipped; {note}"),
-            Some((VerifyStatus::Verified, _)) => "verified, not applied yet".into(),
-            None => "not verified yet (`pgpilot verify`)".into(),
-        };
-        let why = why.trim_end_matches("; ").to_string();
-        out.push(format!(
-            "index {} ({}): {why}",
-            r.name,
-            r.columns.join(", ")
-        ));
-    }
-    for d in &plan.drops {
-        if views
-            .iter()
-            .any(|v| v.drop.is_some_and(|x| x.name == d.name) && in_place(v.change))
-        {
-            continue;
-        }
-        out.push(format!(
-            "drop of {} ({}, {}): not applied",
-            d.name,
-            d.reason,
-            bytes(d.size_bytes as i64)
-        ));
-    }
-    out
 }
 
 /// Normalized key name: `"Last_Login" DESC` → `last_login`.
@@ -552,20 +513,30 @@ fn changes_sentence(h: &Handoff, views: &[ChangeView]) -> String {
         .iter()
         .filter(|v| v.change.status == ChangeStatus::RolledBack)
         .count();
+    let plan_line = h.plan.map(|p| {
+        let n = p.recommendations.len();
+        let verify = verify_counts(p)
+            .map(|c| format!("; verify: {c} (only verified indexes are to be applied)"))
+            .unwrap_or_default();
+        format!(
+            "recommends {n} index{} (estimated workload cost {}){verify}",
+            if n == 1 { "" } else { "es" },
+            change_pct(p.workload_cost_before, p.workload_cost_after)
+        )
+    });
+    if h.changes.is_none() {
+        return match plan_line {
+            Some(l) => format!("{JOURNAL_NOT_READ} The plan {l}."),
+            None => JOURNAL_NOT_READ.into(),
+        };
+    }
     if views.is_empty() {
-        return match h.plan {
-            Some(p) => format!(
-                "No change has been applied yet; the plan recommends {} index{} (estimated \
-                 workload cost {}).",
-                p.recommendations.len(),
-                if p.recommendations.len() == 1 {
-                    ""
-                } else {
-                    "es"
-                },
-                change_pct(p.workload_cost_before, p.workload_cost_after)
+        return match plan_line {
+            Some(l) => format!(
+                "No change of this plan has been applied yet (the apply journal records none); \
+                 the plan {l}."
             ),
-            None => "No change was recorded.".into(),
+            None => "The apply journal records no change.".into(),
         };
     }
     let mut s = if applied.is_empty() {
@@ -592,6 +563,23 @@ fn changes_sentence(h: &Handoff, views: &[ChangeView]) -> String {
             " ({verified} of {} new index{} verified by real measurement before apply)",
             created.len(),
             if created.len() == 1 { "" } else { "es" }
+        ));
+    }
+    let against = created
+        .iter()
+        .filter(|v| {
+            v.rec
+                .and_then(|r| r.verification.as_ref())
+                .is_some_and(|x| {
+                    matches!(x.status, VerifyStatus::NoGain | VerifyStatus::Regression)
+                })
+        })
+        .count();
+    if against > 0 {
+        s.push_str(&format!(
+            "; {against} new index{} in place although verify measured no gain or a \
+             regression (see the verification table)",
+            if against == 1 { "" } else { "es" }
         ));
     }
     if failed > 0 {
@@ -666,7 +654,7 @@ pub(crate) fn rollback_steps<'a>(views: &'a [ChangeView<'a>]) -> Vec<&'a ChangeR
 pub(crate) fn plan_id(h: &Handoff) -> Option<String> {
     h.plan
         .map(|p| p.id.clone())
-        .or_else(|| h.changes.first().map(|c| c.plan_id.clone()))
+        .or_else(|| h.changes.and_then(|c| c.first()).map(|c| c.plan_id.clone()))
         .filter(|id| !id.is_empty())
 }
 
@@ -748,5 +736,7 @@ pub(crate) fn monitoring(h: &Handoff) -> Vec<String> {
     out
 }
 
+#[cfg(test)]
+mod plan_tests;
 #[cfg(test)]
 mod tests;

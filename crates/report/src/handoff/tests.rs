@@ -3,6 +3,7 @@
 //! one chart's SVG.
 
 use super::charts::percentile_chart;
+use super::plan_sections::not_applied;
 use super::*;
 use crate::fixtures;
 
@@ -20,7 +21,7 @@ fn full<'a>(
         plan: Some(plan),
         baseline: Some(baseline),
         after: Some(after),
-        changes,
+        changes: Some(changes),
         findings,
         cache_candidates: cache_candidates(after, 100.0),
     }
@@ -34,7 +35,7 @@ fn bare(baseline: Option<&BenchReport>) -> Handoff<'_> {
         plan: None,
         baseline,
         after: None,
-        changes: &[],
+        changes: Some(&[]),
         findings: &[],
         cache_candidates: Vec::new(),
     }
@@ -82,7 +83,7 @@ fn markdown_with_nothing_says_what_is_missing() {
 fn changes_without_a_plan_are_still_listed() {
     let changes = fixtures::changes();
     let mut h = bare(None);
-    h.changes = &changes;
+    h.changes = Some(&changes);
     let text = handoff_markdown(&h);
     assert!(text.contains("No plan given: the reasons"), "{text}");
     assert!(text.contains("### 3.4. Drop index"), "{text}");
@@ -203,7 +204,8 @@ fn html_is_one_offline_file() {
         assert!(!html.contains(banned), "{banned} in the page");
     }
     for id in [
-        "status", "problems", "changes", "metrics", "queries", "rollback", "next",
+        "status", "problems", "changes", "metrics", "queries", "drops", "analyze", "skipped",
+        "rollback", "next",
     ] {
         assert!(
             html.contains(&format!("<section id=\"{id}\">")),
@@ -303,7 +305,7 @@ fn after_only_and_failed_changes_degrade_gracefully() {
     let mut h = bare(None);
     h.plan = Some(&plan);
     h.after = Some(&a);
-    h.changes = &changes;
+    h.changes = Some(&changes);
     let text = handoff_markdown(&h);
     assert!(
         text.contains(
@@ -324,12 +326,22 @@ fn after_only_and_failed_changes_degrade_gracefully() {
         text.contains("1 failed and left nothing behind; 1 rolled back"),
         "{text}"
     );
-    assert!(text.contains("- index users_last_login_created_at_idx (last_login DESC, created_at): verified, not applied yet"), "{text}");
     assert!(
-        text.contains("- drop of idx_users_created (redundant, 21 MB): not applied"),
+        text.contains(
+            "| `users_last_login_created_at_idx` | verified | 2.31 s → 0.85 ms (−99.96 %) | \
+             23 MB (est. 22 MB) | +3.1 % | FAILED (change #11) | apply it again: the last try failed"
+        ),
         "{text}"
     );
-    let rollback = text.split("## 6. Rollback procedure").nth(1).unwrap_or("");
+    assert!(
+        !text.contains("Recommended but not applied"),
+        "the verification table says it: {text}"
+    );
+    assert!(
+        text.contains("; 0 scans | re-created by rollback (change #14) |"),
+        "{text}"
+    );
+    let rollback = text.split("## 9. Rollback procedure").nth(1).unwrap_or("");
     assert!(rollback.contains("-- change #12"), "{rollback}");
     assert!(
         !rollback.contains("-- change #11") && !rollback.contains("-- change #14"),
@@ -340,6 +352,22 @@ fn after_only_and_failed_changes_degrade_gracefully() {
         html.matches("<svg").count(),
         3,
         "cost, percentiles (one run), latency"
+    );
+    // Without any verification in the plan, what was not applied is a list.
+    let mut unverified = plan.clone();
+    for r in &mut unverified.recommendations {
+        r.verification = None;
+    }
+    h.plan = Some(&unverified);
+    let text = handoff_markdown(&h);
+    assert!(!text.contains("### Verification"), "{text}");
+    assert!(
+        text.contains(
+            "**Recommended but not applied:**\n\n- index users_last_login_created_at_idx \
+             (last_login DESC, created_at): not verified yet (`pgpilot verify`)\n\
+             - drop of idx_users_created (redundant, 21 MB): not applied\n"
+        ),
+        "{text}"
     );
 }
 
