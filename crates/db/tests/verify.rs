@@ -70,12 +70,20 @@ async fn indexes_are_proved_with_real_builds_and_nothing_is_left_behind() {
         100.0,
         &[&["900001", "3"], &["5", "3"]],
     );
+    // A one-off bulk load of 200 000 rows: never replayed.
+    let q_bulk = query(
+        "q_bulk",
+        "INSERT INTO t (id, c, low, x, r, filler) \
+         SELECT g, 1, 0, 0, 7, 'bulk' FROM generate_series($1::int, $2::int) g",
+        1.0,
+        &[&["1000001", "1200000"]],
+    );
     let recs = vec![
         recommendation("t", "c", &[&q_c, &q_nosample]),
         recommendation("t", "low", &[&q_low]),
         recommendation("t", "x", &[&q_r]),
     ];
-    let queries = vec![q_c, q_low, q_r, q_nosample, q_upd, q_ins];
+    let queries = vec![q_c, q_low, q_r, q_nosample, q_upd, q_ins, q_bulk];
     let before_state = table_state(&client, "t").await;
     assert_eq!(before_state.0, ["t_pkey"]);
     assert_eq!(before_state.1, 300_000);
@@ -155,6 +163,12 @@ async fn indexes_are_proved_with_real_builds_and_nothing_is_left_behind() {
     assert!(v.write_slowdown.is_some(), "{}", v.note);
     assert!(v.note.contains("write overhead"), "{}", v.note);
     assert!(v.note.contains("failed and were not counted"), "{}", v.note);
+    assert!(
+        v.note
+            .contains("q_bulk (a bulk write: about 200000 rows per run"),
+        "{}",
+        v.note
+    );
     assert!(
         v.note.contains("held the SHARE lock on public.t"),
         "{}",

@@ -329,6 +329,17 @@ pub(super) async fn plan_writes(
                 .push(format!("{} (no parameter sample)", w.id));
             continue;
         }
+        // A bulk statement (INSERT … SELECT of a load, a mass UPDATE) is not
+        // the steady write traffic an index slows down, and replaying it would
+        // leave that many dead rows (and sequence values) on the table even
+        // though each run is rolled back.
+        if let Some(rows) = bulk_rows(client, &w.sql, &samples).await? {
+            plan.left_out.push(format!(
+                "{} (a bulk write: about {rows:.0} rows per run, more than {MAX_WRITE_ROWS})",
+                w.id
+            ));
+            continue;
+        }
         plan.statements.push(Sampled {
             samples,
             ..w.clone()
@@ -336,6 +347,39 @@ pub(super) async fn plan_writes(
     }
     plan.sequence = interleave(&plan.statements, batch);
     Ok(plan)
+}
+
+/// Most rows one replayed write may touch, by the planner's estimate.
+pub(super) const MAX_WRITE_ROWS: f64 = 100.0;
+
+/// The planner's estimate of the rows the write touches with its first sample,
+/// when above [`MAX_WRITE_ROWS`]; `None` when it is a small write (or the
+/// estimate cannot be had: the batch then finds out for itself).
+async fn bulk_rows(
+    client: &Client,
+    sql: &str,
+    samples: &[Vec<Option<String>>],
+) -> Result<Option<f64>, DbError> {
+    let Ok(stmt) = prepare(client, sql, false, samples).await? else {
+        return Ok(None);
+    };
+    let first = samples.first().cloned().unwrap_or_default();
+    Ok(match run(client, &stmt, &first).await? {
+        Ok(doc) => written_rows(&doc).filter(|r| *r > MAX_WRITE_ROWS),
+        Err(_) => None,
+    })
+}
+
+/// Rows a write's plan feeds its ModifyTable node (the node itself outputs
+/// none without RETURNING).
+pub(super) fn written_rows(doc: &Value) -> Option<f64> {
+    let top = doc.get(0)?.get("Plan")?;
+    let node = if top.get("Node Type").and_then(Value::as_str) == Some("ModifyTable") {
+        top.get("Plans")?.get(0)?
+    } else {
+        top
+    };
+    node.get("Plan Rows").and_then(Value::as_f64)
 }
 
 /// Executions per statement in proportion to calls (≥ 1 each), round-robin.
@@ -515,6 +559,17 @@ mod tests {
         let seq = interleave(&[sampled("a", 1e6, 1), sampled("b", 1.0, 1)], 10);
         assert!(seq.contains(&(1, 0)));
         assert!(interleave(&[], 10).is_empty());
+    }
+
+    #[test]
+    fn written_rows_read_below_the_modify_table_node() {
+        let insert_select: Value = serde_json::json!([{"Plan": {
+            "Node Type": "ModifyTable", "Plan Rows": 0,
+            "Plans": [{"Node Type": "Function Scan", "Plan Rows": 500000}]}}]);
+        assert_eq!(written_rows(&insert_select), Some(500_000.0));
+        let plain: Value = serde_json::json!([{"Plan": {"Node Type": "Result", "Plan Rows": 1}}]);
+        assert_eq!(written_rows(&plain), Some(1.0));
+        assert_eq!(written_rows(&serde_json::json!({})), None);
     }
 
     #[test]
