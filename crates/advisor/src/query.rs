@@ -38,11 +38,12 @@ pub struct WorkloadQueries {
     pub beyond_limit: usize,
 }
 
-/// A relation of the system catalogs: in `pg_catalog` or `information_schema`,
-/// or unqualified and named `pg_…` (the catalogs are found first on the path).
+/// A relation of the system catalogs (in `pg_catalog` or `information_schema`,
+/// or unqualified and named `pg_…`: the catalogs are found first on the path),
+/// or pgpilot's own journal schema (`pgpilot.changes`).
 fn is_system_relation(t: &pgpilot_sql::TableRef) -> bool {
     match t.schema.as_deref() {
-        Some(s) => s == "pg_catalog" || s == "information_schema",
+        Some(s) => s == "pg_catalog" || s == "information_schema" || s == "pgpilot",
         None => t.name.starts_with("pg_"),
     }
 }
@@ -120,6 +121,7 @@ mod tests {
             "SELECT relname FROM pg_catalog.pg_class WHERE oid = $1",
             "SELECT count(*) FROM pg_stat_activity",
             "SELECT * FROM information_schema.columns WHERE table_name = $1",
+            "INSERT INTO pgpilot.changes (ddl, status) VALUES ($1, $2)",
             "BEGIN",
         ]
         .into_iter()
@@ -132,6 +134,6 @@ mod tests {
         let out = WorkloadQueries::from_workload(&w, 100);
         let kept: Vec<&str> = out.queries.iter().map(|q| q.sql.as_str()).collect();
         assert_eq!(kept, ["SELECT * FROM orders WHERE customer_id = $1"]);
-        assert_eq!(out.utility, 4);
+        assert_eq!(out.utility, 5);
     }
 }

@@ -229,7 +229,9 @@ pub async fn run_apply(args: ApplyArgs, interrupt: &Interrupt) -> anyhow::Result
                     ApplyOutcome::Failed => "FAILED",
                 };
                 text.push_str(&format!("{tag:>13}  {}\n", item.ddl));
-                if !item.message.is_empty() {
+                // "would run: <the DDL just shown>" says nothing new.
+                let echo = item.message.strip_prefix("would run: ") == Some(item.ddl.as_str());
+                if !item.message.is_empty() && !echo {
                     text.push_str(&format!("{:>13}  {}\n", "", item.message));
                 }
             }

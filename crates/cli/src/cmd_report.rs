@@ -29,8 +29,9 @@ pub enum ReportFormat {
 /// Arguments of `pgpilot report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Database: adds its health findings and the apply journal (pgpilot.changes).
-    /// Without it, what was applied or rolled back is reported as unknown.
+    /// Database: adds its health findings and the apply journal (pgpilot.changes);
+    /// DATABASE_URL when not given. Without either, what was applied or rolled
+    /// back is reported as unknown.
     #[arg(long)]
     pub db: Option<String>,
     /// The plan file (advise --out, updated by verify).
@@ -154,9 +155,14 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
         changes: Vec::new(),
         findings: Vec::new(),
     };
-    if let Some(db) = &args.db {
+    // Like every command, the database may come from DATABASE_URL.
+    let db = args
+        .db
+        .clone()
+        .or_else(|| std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty()));
+    if let Some(db) = &db {
         let spec = ConnSpec::resolve(Some(db))?;
-        inputs.database = spec.redacted_url();
+        inputs.database = spec.dbname().to_string();
         let client = spec.connect().await?;
         let filter = JournalFilter {
             plan_id: inputs.plan.as_ref().map(|p| p.id.clone()),
@@ -169,7 +175,7 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     } else if let Some(p) = &inputs.plan {
         inputs.database = p.database.name.clone();
     }
-    let text = if args.db.is_some() {
+    let text = if db.is_some() {
         inputs.render(args.format, args.slow_ms)
     } else {
         inputs.render_without_journal(args.format, args.slow_ms)

@@ -57,8 +57,8 @@ pub struct TopArgs {
     /// Database: alone, reads pg_stat_statements; with --logs, reads the server's log_line_prefix.
     #[arg(long)]
     pub db: Option<String>,
-    /// Read pg_stat_statements from --db (what --db alone does; as in `advise`).
-    #[arg(long, requires = "db", conflicts_with = "logs")]
+    /// Read pg_stat_statements (from --db, else DATABASE_URL / PG* variables), as in `advise`.
+    #[arg(long, conflicts_with = "logs")]
     pub pg_stat_statements: bool,
     /// With --db alone: measure pg_stat_statements over this interval (e.g. 60s) instead of since its last reset.
     #[arg(long, value_parser = crate::output::parse_duration)]
@@ -91,14 +91,19 @@ pub struct TopArgs {
 
 /// `pgpilot top`.
 pub async fn run(args: TopArgs, interrupt: &Interrupt) -> anyhow::Result<Outcome> {
-    if args.logs.is_empty() && args.workloads.is_empty() && args.db.is_none() {
+    if args.logs.is_empty()
+        && args.workloads.is_empty()
+        && args.db.is_none()
+        && !args.pg_stat_statements
+    {
         bail!("nothing to read: give --logs PATH…, --workload FILE…, or --db URL for pg_stat_statements");
     }
     let sources = WorkloadSources {
         logs: &args.logs,
         workloads: &args.workloads,
         db: args.db.as_deref(),
-        pgss: args.pg_stat_statements || (args.logs.is_empty() && args.db.is_some()),
+        pgss: args.pg_stat_statements
+            || (args.logs.is_empty() && args.workloads.is_empty() && args.db.is_some()),
         interval: args.interval,
         prefix: args.prefix.as_deref(),
         log_format: args.log_format,
