@@ -109,11 +109,18 @@ pub fn advise(
         min_gain: options.min_gain.max(0.0),
     };
     let selection = engine.greedy(&ids, &limits, progress)?;
-    let (chosen, finals) = engine.prune(selection.chosen.clone())?;
-    if chosen.len() < selection.chosen.len() {
+    let (merged, merges) = engine.merge_same_keys(selection.chosen.clone())?;
+    if merges > 0 {
+        progress(&format!(
+            "merged {merges} pair(s) of indexes with the same keys into one"
+        ));
+    }
+    let before_prune = merged.len();
+    let (chosen, finals) = engine.prune(merged)?;
+    if chosen.len() < before_prune {
         progress(&format!(
             "pruned {} index(es) no final plan uses",
-            selection.chosen.len() - chosen.len()
+            before_prune - chosen.len()
         ));
     }
 

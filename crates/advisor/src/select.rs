@@ -27,6 +27,8 @@ use crate::{AdviseError, AdvisorQuery, Catalog, Config, IndexDef, KeyExpr, WhatI
 
 #[path = "greedy.rs"]
 pub(crate) mod greedy;
+#[path = "merge.rs"]
+pub(crate) mod merge;
 
 /// A leading key column with at most this many distinct values may be skipped
 /// over (PostgreSQL 18 skip scan), so the index can matter to queries that use
