@@ -460,8 +460,8 @@ fn one_line(s: &str, max: usize) -> String {
     }
 }
 
-/// `812`, `12.3k`, `4.5M`.
-fn human(x: f64) -> String {
+/// A planner cost or count in a few characters: `812`, `12.3k`, `4.5M`.
+pub fn human(x: f64) -> String {
     let a = x.abs();
     if a >= 1e9 {
         format!("{:.1}G", x / 1e9)
@@ -476,8 +476,8 @@ fn human(x: f64) -> String {
     }
 }
 
-/// `8.0 kB`, `2.3 MB`.
-fn bytes(b: f64) -> String {
+/// A size in bytes for people: `8.0 kB`, `2.3 MB`.
+pub fn bytes(b: f64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut v = b;
     let mut u = 0;

@@ -110,9 +110,22 @@ fn the_demo_baseline_is_diagnosed_with_fixes() {
         "explain", "--db", &url, "--query", dashboard, "--format", "json",
     ]));
     let found = ids(&v["findings"]);
+    // With HypoPG the what-if advice (an index on users, and profiles by
+    // user_id for the join) replaces the sort rule's single-column index.
     assert!(
-        found.iter().any(|(id, _)| id == "plan.top_n_sort"),
+        found
+            .iter()
+            .any(|(id, t)| id == "plan.index_advice" && t.contains("users")),
         "{found:?}"
+    );
+    let advice = v["findings"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["id"] == "plan.index_advice"))
+        .and_then(|f| f["fix_sql"].as_str())
+        .unwrap_or_default();
+    assert!(
+        advice.contains("ON public.users") && advice.contains("ON public.profiles (user_id)"),
+        "{advice}"
     );
     let distinct = "SELECT DISTINCT u.id, u.email, u.name, u.status, r.role_name FROM users u \
                     JOIN roles r ON r.id = u.role_id WHERE u.created_at > NOW() - INTERVAL '7 days' \

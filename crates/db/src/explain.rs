@@ -38,6 +38,7 @@
 
 mod catalog;
 mod diagnose;
+mod index_advice;
 mod param_types;
 
 use std::error::Error as StdError;

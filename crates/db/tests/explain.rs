@@ -66,7 +66,13 @@ const SCALE: f64 = 0.05;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adx_demo_problems_are_diagnosed() {
-    let cluster = Cluster::start(ClusterOptions::default()).expect("start a PostgreSQL cluster");
+    // Without HypoPG: this test is about the plan rules; with it, the what-if
+    // index advice replaces their CREATE INDEX findings (explain_index_advice.rs).
+    let cluster = Cluster::start(ClusterOptions {
+        extensions: vec!["pg_stat_statements".into()],
+        ..ClusterOptions::default()
+    })
+    .expect("start a PostgreSQL cluster");
     cluster.create_database("adx").expect("create database");
     let (spec, client) = connect(&cluster, "adx").await;
     let cfg = DemoConfig {

@@ -8,6 +8,7 @@ use pgpilot_workload::{TopBy, Workload};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
+use super::index_advice::{index_advice, merge};
 use super::{
     catalog_facts, explain_shaped, table_facts, ExplainFailure, ExplainOptions, ExplainOutcome,
     FailureKind,
@@ -80,6 +81,13 @@ fn sort(findings: &mut [Finding]) {
 /// statistics freshness and catalog facts of its tables, and returns the plan
 /// findings (with stale statistics named) together with the query lints. Lints
 /// run even when EXPLAIN fails or is refused. `Err` only when the connection is lost.
+///
+/// When the statement is a SELECT, UPDATE or DELETE that was explained and the
+/// `hypopg` extension is created in the database, the index advisor is run on it
+/// with HypoPG's hypothetical indexes on the same connection (a few hundred
+/// milliseconds at most, nothing built or left behind): an index that cuts its
+/// estimated cost becomes one `plan.index_advice` finding with its DDL, which
+/// replaces the plan rules' own `CREATE INDEX` suggestions on that table.
 pub async fn diagnose_query(
     client: &Client,
     sql: &str,
@@ -140,6 +148,10 @@ async fn diagnose_one(
             }
             Err(e) => plan_error = Some(e.to_string()),
         }
+        // After the EXPLAIN transaction ended: what-if advice with HypoPG, when
+        // it is there; never an error.
+        let advice = index_advice(client, sql, &shape, params, plan.as_ref()).await;
+        merge(&mut findings, advice);
     }
     let samples: Vec<Vec<Option<String>>> = if params.is_empty() {
         Vec::new()
@@ -171,8 +183,10 @@ async fn diagnose_one(
 /// the first sampled parameter set of a real execution (never made-up values: a
 /// statement with parameters and no sample gets the labelled generic plan, or
 /// [`ExplainOutcome::NoSamples`] when `opts.generic_fallback` is off), and turns
-/// the workload's N+1 pairs into `lint.n_plus_one` findings. A failing statement
-/// does not stop the others; `Err` only when the connection is lost.
+/// the workload's N+1 pairs into `lint.n_plus_one` findings. Each statement gets
+/// the `plan.index_advice` of [`diagnose_query`] too (with its sample as the
+/// advisor's values). A failing statement does not stop the others; `Err` only
+/// when the connection is lost.
 pub async fn diagnose_workload(
     client: &Client,
     workload: &Workload,

@@ -119,13 +119,16 @@ struct Hypo {
 /// current-thread runtime: do not use it from inside an async context (see the
 /// [module documentation](super)).
 pub struct HypoWhatIf {
-    inner: Inner,
+    inner: HypoSession<Box<Client>>,
     // Declared last: the connection is closed after `inner` is dropped.
     driver: Driver,
 }
 
-struct Inner {
-    client: Client,
+/// The HypoPG what-if state of one session, on a connection it owns
+/// (`Box<Client>`, for [`HypoWhatIf`]) or borrows (`&Client`, for explain's
+/// index advice on the caller's connection).
+pub(crate) struct HypoSession<C> {
+    client: C,
     options: WhatIfOptions,
     /// Quoted schema of the HypoPG functions.
     schema: String,
@@ -147,8 +150,8 @@ impl HypoWhatIf {
     /// hypothetical index.
     pub fn connect(spec: &ConnSpec, options: WhatIfOptions) -> Result<Self, WhatIfConnectError> {
         let driver = Driver::new()?;
-        let client = connect(&driver, spec)?;
-        let inner = driver.run(Inner::setup(client, options))?;
+        let client = Box::new(connect(&driver, spec)?);
+        let inner = driver.run(HypoSession::setup(client, options))?;
         Ok(HypoWhatIf { inner, driver })
     }
 
@@ -173,8 +176,15 @@ impl HypoWhatIf {
     }
 }
 
-impl Inner {
-    async fn setup(client: Client, options: WhatIfOptions) -> Result<Inner, WhatIfConnectError> {
+impl<C: std::ops::Deref<Target = Client>> HypoSession<C> {
+    /// Checks HypoPG (creating it only with [`WhatIfOptions::create_extension`]),
+    /// sets the session's `statement_timeout`, `lock_timeout` and
+    /// `plan_cache_mode = force_custom_plan`, and starts from no hypothetical
+    /// index.
+    pub(crate) async fn setup(
+        client: C,
+        options: WhatIfOptions,
+    ) -> Result<HypoSession<C>, WhatIfConnectError> {
         let mut status = hypopg_status(&client).await?;
         if let HypoStatus::AvailableNotCreated { database, .. } = &status {
             if !options.create_extension {
@@ -217,7 +227,7 @@ impl Inner {
             .batch_execute(&setup)
             .await
             .map_err(|e| DbError::query("setting up the what-if session", e))?;
-        Ok(Inner {
+        Ok(HypoSession {
             client,
             options,
             schema,
@@ -303,7 +313,8 @@ impl Inner {
         }
     }
 
-    async fn reset(&mut self) -> Result<(), WhatIfError> {
+    /// Drops every hypothetical index.
+    pub(crate) async fn reset(&mut self) -> Result<(), WhatIfError> {
         let sql = format!("SELECT {}.hypopg_reset()", self.schema);
         self.client
             .batch_execute(&sql)
@@ -370,7 +381,8 @@ impl Inner {
         Ok(())
     }
 
-    async fn plan(
+    /// Plans `sql` with `params` under `config`.
+    pub(crate) async fn plan(
         &mut self,
         sql: &str,
         params: &[Option<String>],
@@ -454,7 +466,8 @@ impl Inner {
             .map_err(|e| Failure::of("ROLLBACK", e).into_fatal("rolling back a hidden drop"))
     }
 
-    async fn index_size(&mut self, def: &IndexDef) -> Result<u64, WhatIfError> {
+    /// HypoPG's size estimate of `def`.
+    pub(crate) async fn index_size(&mut self, def: &IndexDef) -> Result<u64, WhatIfError> {
         if let Some(s) = self.sizes.get(def) {
             return Ok(*s);
         }
@@ -477,6 +490,17 @@ impl Inner {
         let size = u64::try_from(size).unwrap_or(0);
         self.sizes.insert(def.clone(), size);
         Ok(size)
+    }
+
+    /// Would PostgreSQL build `def`? See [`crate::whatif`]'s validation: an
+    /// empty copy of the table in a rolled-back transaction.
+    pub(crate) async fn validate(&self, def: &IndexDef) -> Result<(), WhatIfError> {
+        validate::validate(&self.client, def, validate::Scope::TopLevel, self.version).await
+    }
+
+    /// What-if plans made so far.
+    pub(crate) fn plans(&self) -> u64 {
+        self.plans
     }
 }
 
@@ -504,13 +528,7 @@ impl WhatIf for HypoWhatIf {
     /// See [`crate::whatif`]'s validation: an empty copy of the table in a
     /// rolled-back transaction.
     fn validate(&mut self, index: &IndexDef) -> Result<(), WhatIfError> {
-        let inner = &self.inner;
-        self.driver.block_on(validate::validate(
-            &inner.client,
-            index,
-            validate::Scope::TopLevel,
-            inner.version,
-        ))
+        self.driver.block_on(self.inner.validate(index))
     }
 
     fn plans_made(&self) -> u64 {

@@ -43,6 +43,7 @@ use tokio_postgres::Client;
 use crate::explain::{LiteralTypes, ParamTypes, RawText, TextParam};
 use crate::{ConnSpec, DbError};
 
+pub(crate) use hypopg::HypoSession;
 pub use hypopg::{hypopg_status, HypoStatus, HypoWhatIf};
 pub use real_tx::RealTxWhatIf;
 
