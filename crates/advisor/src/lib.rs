@@ -10,8 +10,8 @@
 
 pub mod advise;
 pub mod candidates;
-pub mod constants;
 mod catalog;
+pub mod constants;
 pub mod drop_check;
 mod error;
 pub mod evaluate;
