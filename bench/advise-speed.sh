@@ -73,6 +73,7 @@ distinct=$(sort -u "$SQLFILE" | wc -l)
 url="postgresql://postgres@/postgres?host=$TMP&port=$PORT"
 start=$(date +%s.%N)
 "$PGPILOT" advise --db "$url" --logs "$TMP/workload.log" --format json >"$TMP/plan.json"
+cp "$TMP/plan.json" "${PLAN_OUT:-/dev/null}" 2>/dev/null || true
 end=$(date +%s.%N)
 python3 - "$TMP/plan.json" "$start" "$end" "$distinct" "$ROWS" <<'PY'
 import json, sys

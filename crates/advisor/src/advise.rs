@@ -115,6 +115,12 @@ pub fn advise(
             "merged {merges} pair(s) of indexes with the same keys into one"
         ));
     }
+    let (merged, marginal) = engine.drop_marginal(merged, limits.min_gain)?;
+    if marginal > 0 {
+        progress(&format!(
+            "dropped {marginal} index(es) the rest of the set made marginal"
+        ));
+    }
     let before_prune = merged.len();
     let (chosen, finals) = engine.prune(merged)?;
     if chosen.len() < before_prune {
