@@ -13,23 +13,13 @@ use pgpilot_db::{verify_plan, VerifyEvent, VerifyOptions};
 
 mod verify_support;
 use verify_support::{
-    connect, options, plan, query, recommendation, recommendation_on, table_state, verification,
-    SETUP,
+    app_and_staging, connect, options, plan, query, recommendation, recommendation_on, table_state,
+    verification,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn indexes_are_proved_with_real_builds_and_nothing_is_left_behind() {
-    let cluster = Cluster::start(ClusterOptions {
-        extensions: vec![],
-        ..ClusterOptions::default()
-    })
-    .expect("start a PostgreSQL cluster");
-    cluster.create_database("app").expect("create app");
-    cluster.create_database("staging").expect("create staging");
-    let (spec, client) = connect(&cluster, "app").await;
-    let (staging_spec, staging) = connect(&cluster, "staging").await;
-    client.batch_execute(SETUP).await.expect("load app");
-    staging.batch_execute(SETUP).await.expect("load staging");
+    let (_cluster, (spec, client), (staging_spec, staging)) = app_and_staging().await;
 
     let q_c = query(
         "q_c",

@@ -4,13 +4,12 @@
 
 use std::sync::Arc;
 
-use pgpilot_cluster::{Cluster, ClusterOptions};
 use pgpilot_db::tokio_postgres::Client;
 use pgpilot_db::{verify_plan_until, DbError, VerifyEvent};
 use tokio::sync::Notify;
 
 mod verify_support;
-use verify_support::{connect, options, plan, query, recommendation, table_state, SETUP};
+use verify_support::{app_and_staging, options, plan, query, recommendation, table_state};
 
 /// Sessions of `pgpilot verify` still open (in any state but idle), and the
 /// locks client backends hold on `t`.
@@ -32,17 +31,7 @@ async fn leftovers(client: &Client) -> (i64, i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_verify_cancels_and_leaves_nothing_behind() {
-    let cluster = Cluster::start(ClusterOptions {
-        extensions: vec![],
-        ..ClusterOptions::default()
-    })
-    .expect("start a PostgreSQL cluster");
-    cluster.create_database("app").expect("create app");
-    cluster.create_database("staging").expect("create staging");
-    let (spec, client) = connect(&cluster, "app").await;
-    let (staging_spec, staging) = connect(&cluster, "staging").await;
-    client.batch_execute(SETUP).await.expect("load app");
-    staging.batch_execute(SETUP).await.expect("load staging");
+    let (_cluster, (spec, client), (staging_spec, staging)) = app_and_staging().await;
 
     let q_c = query(
         "q_c",

@@ -146,3 +146,20 @@ pub fn options(now: &str) -> VerifyOptions {
         ..VerifyOptions::default()
     }
 }
+
+/// A cluster with databases `app` (the target) and `staging`, both loaded
+/// with [`SETUP`], and a connection to each.
+pub async fn app_and_staging() -> (Cluster, (ConnSpec, Client), (ConnSpec, Client)) {
+    let cluster = Cluster::start(pgpilot_cluster::ClusterOptions {
+        extensions: vec![],
+        ..pgpilot_cluster::ClusterOptions::default()
+    })
+    .expect("start a PostgreSQL cluster");
+    cluster.create_database("app").expect("create app");
+    cluster.create_database("staging").expect("create staging");
+    let app = connect(&cluster, "app").await;
+    let staging = connect(&cluster, "staging").await;
+    app.1.batch_execute(SETUP).await.expect("load app");
+    staging.1.batch_execute(SETUP).await.expect("load staging");
+    (cluster, app, staging)
+}
