@@ -50,19 +50,9 @@ fn decode<'a, T: tokio_postgres::types::FromSql<'a>>(
 ///   correlation of physical and logical order (`pg_stats.correlation`, for
 ///   BRIN candidates). Without the privilege to read them, statistics are `None`.
 pub async fn advisor_catalog(client: &Client, tables: &[String]) -> Result<Catalog, DbError> {
-    let version: i32 = {
-        let r = client
-            .query_one("SELECT current_setting('server_version_num')::int", &[])
-            .await
-            .map_err(|e| DbError::query("reading the server version", e))?;
-        decode(&r, 0, "the server version")?
-    };
-    let leaves = if version >= 120_000 {
-        "p.oid = c.oid OR (c.relkind = 'p' AND p.oid IN \
-            (SELECT relid FROM pg_partition_tree(c.oid) WHERE isleaf))"
-    } else {
-        "p.oid = c.oid"
-    };
+    // A table, or the leaves of a partitioned table (every level below it in
+    // `pg_inherits`): ANALYZE also sets `reltuples` of partitioned tables
+    // (PostgreSQL 14+), which would count their rows twice.
     let tables_sql = format!(
         "SELECT c.oid, n.nspname::text, c.relname::text, agg.live, agg.reltuples, agg.bytes, \
                 agg.writes, agg.modified, \
@@ -72,14 +62,20 @@ pub async fn advisor_catalog(client: &Client, tables: &[String]) -> Result<Catal
                     pg_postmaster_start_time()))::float8 \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          CROSS JOIN LATERAL ( \
+             WITH RECURSIVE tree(relid) AS ( \
+                 SELECT c.oid \
+                 UNION ALL \
+                 SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid \
+                 WHERE c.relkind = 'p') \
              SELECT COALESCE(sum(s.n_live_tup), 0)::float8 AS live, \
                     COALESCE(sum(GREATEST(p.reltuples, 0)), 0)::float8 AS reltuples, \
                     COALESCE(sum(pg_relation_size(p.oid)), 0)::int8 AS bytes, \
                     COALESCE(sum(s.n_tup_ins + s.n_tup_upd - s.n_tup_hot_upd + s.n_tup_del), 0)::float8 \
                         AS writes, \
                     COALESCE(sum(s.n_mod_since_analyze), 0)::float8 AS modified \
-             FROM pg_class p LEFT JOIN pg_stat_user_tables s ON s.relid = p.oid \
-             WHERE {leaves}) agg \
+             FROM tree JOIN pg_class p ON p.oid = tree.relid \
+             LEFT JOIN pg_stat_user_tables s ON s.relid = p.oid \
+             WHERE p.relkind <> 'p') agg \
          WHERE c.relkind IN ('r', 'p', 'm') AND {TABLE_FILTER} \
          ORDER BY 2, 3"
     );
@@ -168,7 +164,9 @@ async fn read_columns(
     Ok(lengths)
 }
 
-/// Fills column statistics from `pg_stats`; on any failure (no privilege, a
+/// Fills column statistics from `pg_stats` (for a partitioned table, the
+/// statistics of the whole inheritance tree, `inherited = true`, which ANALYZE
+/// keeps on the parent; for other tables their own rows); on any failure (no privilege, a
 /// value that cannot be read) statistics simply stay `None`.
 async fn read_statistics(
     client: &Client,
@@ -188,7 +186,7 @@ async fn read_statistics(
              LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = s.attname \
              LEFT JOIN pg_type ty ON ty.oid = a.atttypid \
              WHERE c.oid = ANY($1::oid[]) \
-             ORDER BY c.oid, s.attname, s.inherited",
+             ORDER BY c.oid, s.attname, s.inherited <> (c.relkind = 'p')",
             &[&oids],
         )
         .await
@@ -318,7 +316,9 @@ fn parse_array(s: &str, delim: char) -> Option<Vec<Option<String>>> {
     }
 }
 
-/// Every index on the tables, decomposed from `pg_index`.
+/// Every index on the tables, decomposed from `pg_index`. An index on a
+/// partitioned table (relkind `I`) has no storage of its own: its size and scans
+/// are those of its inheritance tree (the partitions' indexes attached to it).
 async fn read_indexes(client: &Client, oids: &[u32]) -> Result<Vec<ExistingIndex>, DbError> {
     const WHAT: &str = "indexes for the advisor";
     let rows = client
@@ -328,7 +328,7 @@ async fn read_indexes(client: &Client, oids: &[u32]) -> Result<Vec<ExistingIndex
                     EXISTS (SELECT 1 FROM pg_constraint con \
                             WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid \
                               AND con.contype IN ('p', 'u', 'x')), \
-                    pg_relation_size(i.indexrelid)::int8, COALESCE(s.idx_scan, 0)::int8, \
+                    tree.bytes, tree.scans, \
                     pg_get_indexdef(i.indexrelid), pg_get_expr(i.indpred, i.indrelid, true), \
                     i.indnkeyatts::int4, cols.attnames, cols.exprs, cols.options \
              FROM pg_index i \
@@ -336,7 +336,16 @@ async fn read_indexes(client: &Client, oids: &[u32]) -> Result<Vec<ExistingIndex
              JOIN pg_class t ON t.oid = i.indrelid \
              JOIN pg_namespace n ON n.oid = t.relnamespace \
              JOIN pg_am am ON am.oid = ic.relam \
-             LEFT JOIN pg_stat_user_indexes s ON s.indexrelid = i.indexrelid \
+             CROSS JOIN LATERAL ( \
+                 WITH RECURSIVE parts(relid) AS ( \
+                     SELECT i.indexrelid \
+                     UNION ALL \
+                     SELECT inh.inhrelid FROM pg_inherits inh \
+                     JOIN parts p ON inh.inhparent = p.relid) \
+                 SELECT COALESCE(sum(pg_relation_size(p.relid)), 0)::int8 AS bytes, \
+                        COALESCE(sum(s.idx_scan), 0)::int8 AS scans \
+                 FROM parts p LEFT JOIN pg_stat_user_indexes s ON s.indexrelid = p.relid \
+             ) tree \
              CROSS JOIN LATERAL ( \
                  SELECT array_agg(a.attname::text ORDER BY k) AS attnames, \
                         array_agg(pg_get_indexdef(i.indexrelid, k, true) ORDER BY k) AS exprs, \

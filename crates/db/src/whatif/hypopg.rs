@@ -9,8 +9,8 @@ use tokio_postgres::Client;
 
 use super::{
     connect, drop_hidden_sql, explain_json, learn_types, millis, quote, server_version, summarize,
-    validate, Driver, Failure, IndexNames, LearnedTypes, NamedIndex, WhatIfConnectError,
-    WhatIfOptions,
+    validate, Driver, Failure, IndexNames, IndexRoots, LearnedTypes, NamedIndex, Partitions,
+    WhatIfConnectError, WhatIfOptions,
 };
 use crate::{ConnSpec, DbError};
 
@@ -103,10 +103,11 @@ pub async fn hypopg_status(client: &Client) -> Result<HypoStatus, DbError> {
     read().map_err(|e| DbError::query(CONTEXT, e))
 }
 
-/// A hypothetical index alive in the session.
+/// A hypothetical index alive in the session: one HypoPG index, or one per
+/// leaf partition for an index on a partitioned table (see [`super::partitions`]).
 #[derive(Debug, Clone)]
 struct Hypo {
-    oid: u32,
+    oids: Vec<u32>,
 }
 
 /// What-if planning with HypoPG: hypothetical indexes live only in this
@@ -135,8 +136,10 @@ pub(crate) struct HypoSession<C> {
     can_hide: bool,
     version: i32,
     alive: HashMap<IndexDef, Hypo>,
+    partitions: Partitions,
     hidden_now: BTreeSet<u32>,
     names: IndexNames,
+    roots: IndexRoots,
     sizes: HashMap<IndexDef, u64>,
     plans: u64,
     param_types: LearnedTypes,
@@ -234,8 +237,10 @@ impl<C: std::ops::Deref<Target = Client>> HypoSession<C> {
             can_hide,
             version,
             alive: HashMap::new(),
+            partitions: Partitions::default(),
             hidden_now: BTreeSet::new(),
             names: IndexNames::default(),
+            roots: IndexRoots::default(),
             sizes: HashMap::new(),
             plans: 0,
             param_types: LearnedTypes::default(),
@@ -254,16 +259,10 @@ impl<C: std::ops::Deref<Target = Client>> HypoSession<C> {
         if !extra.is_empty() {
             let oids: Vec<u32> = extra
                 .iter()
-                .filter_map(|d| self.alive.get(d).map(|h| h.oid))
+                .filter_map(|d| self.alive.get(d))
+                .flat_map(|h| h.oids.iter().copied())
                 .collect();
-            let sql = format!(
-                "SELECT {}.hypopg_drop_index(o) FROM unnest($1::oid[]) o",
-                self.schema
-            );
-            self.client.query(&sql, &[&oids]).await.map_err(|e| {
-                Failure::of("dropping hypothetical indexes", e)
-                    .into_fatal("dropping hypothetical indexes")
-            })?;
+            self.drop_hypos(&oids).await?;
             for d in &extra {
                 self.alive.remove(d);
             }
@@ -277,22 +276,32 @@ impl<C: std::ops::Deref<Target = Client>> HypoSession<C> {
         if missing.is_empty() {
             return Ok(());
         }
-        let statements: Vec<String> = missing
-            .iter()
-            .map(|d| d.create_sql(&d.suggested_name(), false, false))
-            .collect();
+        // Each missing definition, expanded to its leaf partitions: `owner[k]` is
+        // the position in `missing` of `statements[k]`.
+        let mut statements: Vec<String> = Vec::new();
+        let mut owner: Vec<usize> = Vec::new();
+        for (i, d) in missing.iter().enumerate() {
+            for t in self.partitions.targets(&self.client, d).await? {
+                statements.push(t.create_sql(&t.suggested_name(), false, false));
+                owner.push(i);
+            }
+        }
         let sql = format!(
             "SELECT h.indexrelid FROM unnest($1::text[]) WITH ORDINALITY AS d(s, i) \
              CROSS JOIN LATERAL {}.hypopg_create_index(d.s) h ORDER BY d.i",
             self.schema
         );
         match self.client.query(&sql, &[&statements]).await {
-            Ok(rows) if rows.len() == missing.len() => {
-                for (d, r) in missing.iter().zip(&rows) {
+            Ok(rows) if rows.len() == statements.len() => {
+                let mut oids: Vec<Vec<u32>> = vec![Vec::new(); missing.len()];
+                for (&i, r) in owner.iter().zip(&rows) {
                     let oid: u32 = r
                         .try_get(0)
                         .map_err(|e| WhatIfError::Fatal(format!("reading HypoPG's oid: {e}")))?;
-                    self.alive.insert((*d).clone(), Hypo { oid });
+                    oids[i].push(oid);
+                }
+                for (d, oids) in missing.iter().zip(oids) {
+                    self.alive.insert((*d).clone(), Hypo { oids });
                 }
                 Ok(())
             }
@@ -334,8 +343,28 @@ impl<C: std::ops::Deref<Target = Client>> HypoSession<C> {
         Ok(())
     }
 
-    /// Creates one hypothetical index (not recorded in `alive`).
-    async fn create(&self, def: &IndexDef) -> Result<Hypo, WhatIfError> {
+    /// Creates one hypothetical index, on every leaf partition of a
+    /// partitioned table (not recorded in `alive`). When one leaf is refused,
+    /// those already created for the others are dropped.
+    async fn create(&mut self, def: &IndexDef) -> Result<Hypo, WhatIfError> {
+        let targets = self.partitions.targets(&self.client, def).await?;
+        let mut oids = Vec::with_capacity(targets.len());
+        for t in &targets {
+            match self.create_one(t).await {
+                Ok(oid) => oids.push(oid),
+                Err(e) => {
+                    if !oids.is_empty() {
+                        self.drop_hypos(&oids).await?;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Hypo { oids })
+    }
+
+    /// Creates the hypothetical index `def` exactly (on its own table).
+    async fn create_one(&self, def: &IndexDef) -> Result<u32, WhatIfError> {
         let ddl = def.create_sql(&def.suggested_name(), false, false);
         let sql = format!(
             "SELECT h.indexrelid FROM {}.hypopg_create_index($1) h",
@@ -348,16 +377,27 @@ impl<C: std::ops::Deref<Target = Client>> HypoSession<C> {
             }
         })?;
         match rows.as_slice() {
-            [r] => Ok(Hypo {
-                oid: r
-                    .try_get(0)
-                    .map_err(|e| WhatIfError::Fatal(format!("reading HypoPG's oid: {e}")))?,
-            }),
+            [r] => r
+                .try_get(0)
+                .map_err(|e| WhatIfError::Fatal(format!("reading HypoPG's oid: {e}"))),
             _ => Err(WhatIfError::InvalidIndex(format!(
                 "HypoPG made {} hypothetical indexes of {ddl}",
                 rows.len()
             ))),
         }
+    }
+
+    /// Drops hypothetical indexes by oid.
+    async fn drop_hypos(&self, oids: &[u32]) -> Result<(), WhatIfError> {
+        let sql = format!(
+            "SELECT {}.hypopg_drop_index(o) FROM unnest($1::oid[]) o",
+            self.schema
+        );
+        self.client.query(&sql, &[&oids]).await.map_err(|e| {
+            Failure::of("dropping hypothetical indexes", e)
+                .into_fatal("dropping hypothetical indexes")
+        })?;
+        Ok(())
     }
 
     /// Hides exactly `hidden` with `hypopg_hide_index` (HypoPG 1.4+).
@@ -436,7 +476,8 @@ impl<C: std::ops::Deref<Target = Client>> HypoSession<C> {
             .hypothetical
             .iter()
             .enumerate()
-            .filter_map(|(i, d)| self.alive.get(d).map(|h| (h.oid, i)))
+            .filter_map(|(i, d)| self.alive.get(d).map(|h| (i, h)))
+            .flat_map(|(i, h)| h.oids.iter().map(move |&oid| (oid, i)))
             .fold(HashMap::new(), |mut m, (oid, i)| {
                 m.entry(oid).or_default().push(i);
                 m
@@ -451,6 +492,7 @@ impl<C: std::ops::Deref<Target = Client>> HypoSession<C> {
         }
         used_hypothetical.sort_unstable();
         used_hypothetical.dedup();
+        let used_existing = self.roots.with_roots(&self.client, used_existing).await?;
         Ok(PlanEstimate {
             total_cost: summary.total_cost,
             used_hypothetical,
@@ -471,17 +513,21 @@ impl<C: std::ops::Deref<Target = Client>> HypoSession<C> {
         if let Some(s) = self.sizes.get(def) {
             return Ok(*s);
         }
-        let oid = match self.alive.get(def) {
-            Some(h) => h.oid,
+        let oids = match self.alive.get(def) {
+            Some(h) => h.oids.clone(),
             None => {
                 let h = self.create(def).await?;
-                let oid = h.oid;
+                let oids = h.oids.clone();
                 self.alive.insert(def.clone(), h);
-                oid
+                oids
             }
         };
-        let sql = format!("SELECT {}.hypopg_relation_size($1)::int8", self.schema);
-        let row = self.client.query_one(&sql, &[&oid]).await.map_err(|e| {
+        // An index on a partitioned table: the sum of its leaves' indexes.
+        let sql = format!(
+            "SELECT COALESCE(sum({}.hypopg_relation_size(o)), 0)::int8 FROM unnest($1::oid[]) o",
+            self.schema
+        );
+        let row = self.client.query_one(&sql, &[&oids]).await.map_err(|e| {
             Failure::of("hypopg_relation_size", e).into_fatal("hypopg_relation_size")
         })?;
         let size: i64 = row

@@ -28,6 +28,7 @@
 //! indexes and rolls back any open transaction.
 
 mod hypopg;
+mod partitions;
 mod real_tx;
 mod validate;
 
@@ -45,6 +46,7 @@ use crate::{ConnSpec, DbError};
 
 pub(crate) use hypopg::HypoSession;
 pub use hypopg::{hypopg_status, HypoStatus, HypoWhatIf};
+use partitions::Partitions;
 pub use real_tx::RealTxWhatIf;
 
 /// How a what-if planner runs.
@@ -437,6 +439,73 @@ impl IndexNames {
         }
         out.sort();
         out.dedup();
+        Ok(out)
+    }
+}
+
+/// The partitioned indexes above the existing indexes a plan names: EXPLAIN
+/// shows the partitions' own indexes (`pt_2024_d_idx`), the catalog and the
+/// advisor know the index on the partitioned table (`pt_d_idx`). Cached per name.
+#[derive(Debug, Default)]
+pub(crate) struct IndexRoots {
+    cache: HashMap<String, Vec<String>>,
+}
+
+impl IndexRoots {
+    /// `names`, each followed by the partitioned indexes it is a partition of
+    /// (every level up), without repeats.
+    pub(crate) async fn with_roots(
+        &mut self,
+        client: &Client,
+        names: Vec<String>,
+    ) -> Result<Vec<String>, WhatIfError> {
+        let unknown: Vec<&str> = names
+            .iter()
+            .filter(|n| !self.cache.contains_key(*n))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            let rows = client
+                .query(
+                    "WITH RECURSIVE up(name, relid) AS ( \
+                         SELECT c.relname::text, c.oid FROM pg_class c \
+                         WHERE c.relname = ANY($1::text[]) AND c.relkind = 'i' \
+                         UNION ALL \
+                         SELECT up.name, i.inhparent FROM pg_inherits i \
+                         JOIN up ON i.inhrelid = up.relid) \
+                     SELECT up.name, c.relname::text FROM up JOIN pg_class c ON c.oid = up.relid \
+                     WHERE c.relkind = 'I' ORDER BY 1, 2",
+                    &[&unknown],
+                )
+                .await
+                .map_err(|e| {
+                    Failure::of("looking up partitioned indexes", e)
+                        .into_fatal("looking up partitioned indexes")
+                })?;
+            let mut found: HashMap<String, Vec<String>> = unknown
+                .iter()
+                .map(|n| ((*n).to_string(), Vec::new()))
+                .collect();
+            for r in &rows {
+                let (name, root): (String, String) = (
+                    r.try_get(0)
+                        .map_err(|e| WhatIfError::Fatal(format!("reading index names: {e}")))?,
+                    r.try_get(1)
+                        .map_err(|e| WhatIfError::Fatal(format!("reading index names: {e}")))?,
+                );
+                found.entry(name).or_default().push(root);
+            }
+            self.cache.extend(found);
+        }
+        let mut out: Vec<String> = Vec::with_capacity(names.len());
+        for name in names {
+            let roots = self.cache.get(&name).cloned().unwrap_or_default();
+            for n in std::iter::once(name).chain(roots) {
+                if !out.contains(&n) {
+                    out.push(n);
+                }
+            }
+        }
         Ok(out)
     }
 }

@@ -7,9 +7,11 @@ use std::collections::{HashMap, HashSet};
 use pgpilot_advisor::{Config, IndexDef, PlanEstimate, WhatIf, WhatIfError};
 use tokio_postgres::Client;
 
+use super::partitions::index_tree;
 use super::{
     connect, drop_hidden_sql, explain_json, learn_types, millis, quote, server_version, summarize,
-    validate, Driver, Failure, IndexNames, LearnedTypes, WhatIfConnectError, WhatIfOptions,
+    validate, Driver, Failure, IndexNames, IndexRoots, LearnedTypes, WhatIfConnectError,
+    WhatIfOptions,
 };
 use crate::{ConnSpec, DbError};
 
@@ -21,6 +23,10 @@ struct Built {
     def: IndexDef,
     /// Unquoted name (as EXPLAIN prints it) = the savepoint's name.
     name: String,
+    /// The names EXPLAIN can show for it: `name`, and on a partitioned table
+    /// the indexes the build cascaded to on every partition (named by the
+    /// server).
+    tree: Vec<String>,
 }
 
 /// What-if planning with real indexes, for servers without HypoPG.
@@ -65,6 +71,7 @@ struct Inner {
     counter: u64,
     stack: Vec<Built>,
     names: IndexNames,
+    roots: IndexRoots,
     sizes: HashMap<IndexDef, u64>,
     plans: u64,
     param_types: LearnedTypes,
@@ -137,6 +144,7 @@ impl Inner {
             counter: 0,
             stack: Vec::new(),
             names: IndexNames::default(),
+            roots: IndexRoots::default(),
             sizes: HashMap::new(),
             plans: 0,
             param_types: LearnedTypes::default(),
@@ -189,9 +197,14 @@ impl Inner {
                     "restoring statement_timeout",
                 )
                 .await?;
+                let mut tree = index_tree(&self.client, &def.schema, &name).await?;
+                if !tree.contains(&name) {
+                    tree.push(name.clone());
+                }
                 self.stack.push(Built {
                     def: def.clone(),
                     name,
+                    tree,
                 });
                 Ok(())
             }
@@ -312,7 +325,7 @@ impl Inner {
         let mut used_hypothetical = Vec::new();
         let mut used_existing = Vec::new();
         for name in summary.index_names {
-            match self.stack.iter().find(|b| b.name == name) {
+            match self.stack.iter().find(|b| b.tree.contains(&name)) {
                 Some(b) => used_hypothetical.extend(
                     config
                         .hypothetical
@@ -326,6 +339,7 @@ impl Inner {
         }
         used_hypothetical.sort_unstable();
         used_hypothetical.dedup();
+        let used_existing = self.roots.with_roots(&self.client, used_existing).await?;
         Ok(PlanEstimate {
             total_cost: summary.total_cost,
             used_hypothetical,
@@ -347,10 +361,16 @@ impl Inner {
             ));
         };
         let qualified = format!("{}.{}", quote(&def.schema), quote(&built.name));
+        // On a partitioned table, the index itself has no storage: the sum of
+        // its inheritance tree (the partitions' indexes).
         let row = self
             .client
             .query_one(
-                "SELECT pg_relation_size($1::text::regclass)::int8",
+                "WITH RECURSIVE tree(relid) AS ( \
+                     SELECT $1::text::regclass::oid \
+                     UNION ALL \
+                     SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid) \
+                 SELECT COALESCE(sum(pg_relation_size(relid)), 0)::int8 FROM tree",
                 &[&qualified],
             )
             .await
