@@ -5,6 +5,7 @@
 
 use pgpilot_advisor::{AdvicePlan, ChangeAction, Recommendation, VerifyStatus};
 
+use super::partitioned::is_partitioned;
 use super::session::Session;
 use super::steps::{quoted, IndexTarget, Op};
 use super::{ApplyItem, ApplyOptions, ApplyOutcome};
@@ -154,6 +155,52 @@ fn create_ddl(rec: &Recommendation) -> Result<String, String> {
     Ok(ddl)
 }
 
+/// What is shown and journaled for an index on a partitioned table (which is
+/// built from the recommended definition: `ON ONLY` the parent, then each
+/// partition concurrently), checked against the plan's DDL: an edited DDL is
+/// not silently replaced.
+fn partitioned_ddl(rec: &Recommendation, ddl: &str) -> Result<String, String> {
+    if rec.index.qualified_table() != rec.table {
+        return Err(format!(
+            "the recommended index is on {}, not on {}",
+            rec.index.qualified_table(),
+            rec.table
+        ));
+    }
+    let normal = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if normal(ddl) != normal(&rec.index.create_sql(&rec.name, true, true)) {
+        return Err(format!(
+            "{} is partitioned, so the index is built from the recommended definition \
+             (ON ONLY the parent, then each partition concurrently), but the plan's DDL \
+             was edited and differs from it",
+            rec.table
+        ));
+    }
+    let mut parent = rec.index.create_sql(&rec.name, false, true);
+    let table = qualified_sql(&rec.index);
+    let on = format!(" ON {table}");
+    if let Some(at) = parent.rfind(&on).filter(|_| !table.is_empty()) {
+        parent.insert_str(at + 4, "ONLY ");
+    }
+    Ok(format!(
+        "{parent}; then on each partition CREATE INDEX CONCURRENTLY and ALTER INDEX … ATTACH PARTITION"
+    ))
+}
+
+/// `schema.table` as [`IndexDef::create_sql`] writes it.
+fn qualified_sql(def: &pgpilot_advisor::IndexDef) -> String {
+    let sql = def.create_sql("x", false, false);
+    let body = def.body_sql();
+    sql.strip_prefix(if def.unique {
+        "CREATE UNIQUE INDEX x ON "
+    } else {
+        "CREATE INDEX x ON "
+    })
+    .and_then(|rest| rest.strip_suffix(&body))
+    .map(|t| t.trim().to_string())
+    .unwrap_or_default()
+}
+
 /// The schema of index `name` on `table`, else the table's schema.
 async fn drop_schema(sess: &Session, name: &str, table: &str) -> Result<String, DbError> {
     let row = sess
@@ -203,17 +250,33 @@ pub(crate) async fn plan_items(
                 None
             }
             (None, Ok(ddl)) => {
-                it.ddl = ddl.clone();
-                it.rollback_ddl = format!(
-                    "DROP INDEX CONCURRENTLY IF EXISTS {}",
-                    quoted(sess, &schema, &rec.name).await?
-                );
                 let target = IndexTarget {
-                    schema,
+                    schema: schema.clone(),
                     name: rec.name.clone(),
                     table: rec.table.clone(),
                 };
-                Some((Op::Create { ddl }, target))
+                let q = quoted(sess, &schema, &rec.name).await?;
+                if is_partitioned(&sess.client, &rec.index.schema, &rec.index.table).await? {
+                    match partitioned_ddl(rec, &ddl) {
+                        Ok(parent) => {
+                            it.ddl = parent;
+                            // Not CONCURRENTLY: PostgreSQL cannot drop a
+                            // partitioned index concurrently.
+                            it.rollback_ddl = format!("DROP INDEX IF EXISTS {q}");
+                            let index = Box::new(rec.index.clone());
+                            Some((Op::CreatePartitioned { index }, target))
+                        }
+                        Err(why) => {
+                            it.outcome = ApplyOutcome::Skipped;
+                            it.message = format!("not applied: {why}");
+                            None
+                        }
+                    }
+                } else {
+                    it.ddl = ddl.clone();
+                    it.rollback_ddl = format!("DROP INDEX CONCURRENTLY IF EXISTS {q}");
+                    Some((Op::Create { ddl }, target))
+                }
             }
         };
         out.push(Planned { item: it, step });

@@ -22,6 +22,7 @@
 
 mod items;
 mod journal;
+mod partitioned;
 mod rollback;
 mod session;
 mod steps;
@@ -193,6 +194,11 @@ pub enum ApplyEvent {
     },
     /// The connection was lost and re-established.
     Reconnected,
+    /// A part of a change is done (a partition's index of a partitioned index).
+    Progress {
+        /// What was done.
+        message: String,
+    },
     /// A change ended.
     Finished {
         /// Whether it is in place (or was already).
@@ -241,7 +247,9 @@ impl std::fmt::Display for ApplyEvent {
                     None => Ok(()),
                 }
             }
-            ApplyEvent::Cleanup { message } => write!(f, "  {message}"),
+            ApplyEvent::Cleanup { message } | ApplyEvent::Progress { message } => {
+                write!(f, "  {message}")
+            }
             ApplyEvent::Reconnected => write!(f, "  connection lost: reconnected"),
             ApplyEvent::Finished { ok, message } => {
                 write!(f, "  {} {message}", if *ok { "ok:" } else { "FAILED:" })
@@ -425,15 +433,28 @@ pub(crate) async fn step_until(
 ) -> steps::StepResult {
     let signal = sess.stop.clone();
     if signal.requested() {
-        return run_step(sess, op, target, progress).await;
+        return dispatch(sess, op, target, progress).await;
     }
-    let step = run_step(sess, op, target, progress);
+    let step = dispatch(sess, op, target, progress);
     tokio::pin!(step);
     tokio::select! {
         r = &mut step => return r,
         _ = stop.as_mut() => signal.request().await,
     }
     step.await
+}
+
+/// Runs one step, a partitioned index by its own procedure.
+async fn dispatch(
+    sess: &mut Session,
+    op: &Op,
+    target: &IndexTarget,
+    progress: Progress<'_>,
+) -> steps::StepResult {
+    match op {
+        Op::CreatePartitioned { index } => partitioned::run(sess, index, target, progress).await,
+        _ => run_step(sess, op, target, progress).await,
+    }
 }
 
 /// Dry run: what would be done, from read-only look-ups.
@@ -446,7 +467,7 @@ async fn describe(sess: &Session, planned: Vec<Planned>) -> Result<Vec<ApplyItem
                 _ => index_state(&sess.client, &t.schema, &t.name, &t.table).await?,
             };
             (item.outcome, item.message) = match (&op, state) {
-                (Op::Create { .. }, IndexState::Valid { .. }) => (
+                (Op::Create { .. } | Op::CreatePartitioned { .. }, IndexState::Valid { .. }) => (
                     ApplyOutcome::AlreadyPresent,
                     format!("nothing to do: index {} already exists", t.shown()),
                 ),
@@ -456,6 +477,12 @@ async fn describe(sess: &Session, planned: Vec<Planned>) -> Result<Vec<ApplyItem
                 ),
                 (_, IndexState::Other { what }) => {
                     (ApplyOutcome::Failed, format!("would fail: {what}"))
+                }
+                (Op::CreatePartitioned { index }, state) => {
+                    match partitioned::describe(sess, index, &t, &state).await {
+                        Ok(m) => (ApplyOutcome::WouldApply, m),
+                        Err(e) => (ApplyOutcome::Failed, format!("would fail: {}", short(&e))),
+                    }
                 }
                 (Op::Create { .. }, IndexState::Invalid) => (
                     ApplyOutcome::WouldApply,
@@ -525,8 +552,9 @@ async fn apply_items(
         let status = match result.outcome {
             StepOutcome::Done => {
                 item.outcome = ApplyOutcome::Applied;
-                if prewarm && matches!(op, Op::Create { .. }) {
-                    let note = prewarm_index(&sess.client, &target).await;
+                if prewarm && matches!(op, Op::Create { .. } | Op::CreatePartitioned { .. }) {
+                    let partitioned = matches!(op, Op::CreatePartitioned { .. });
+                    let note = prewarm_index(&sess.client, &target, partitioned).await;
                     item.message = format!("{}; {note}", item.message);
                 }
                 ChangeStatus::Applied
@@ -556,7 +584,13 @@ async fn apply_items(
 }
 
 /// Reads a new index into shared_buffers with `pg_prewarm`, and says what happened.
-async fn prewarm_index(client: &tokio_postgres::Client, target: &IndexTarget) -> String {
+/// A partitioned index has no storage of its own: each of its leaf indexes is
+/// read instead.
+async fn prewarm_index(
+    client: &tokio_postgres::Client,
+    target: &IndexTarget,
+    partitioned: bool,
+) -> String {
     let installed = client
         .query_one("SELECT to_regproc('pg_prewarm') IS NOT NULL", &[])
         .await
@@ -566,6 +600,14 @@ async fn prewarm_index(client: &tokio_postgres::Client, target: &IndexTarget) ->
     if !installed {
         return "not prewarmed: the pg_prewarm extension is not installed (the index starts cold)"
             .into();
+    }
+    if partitioned {
+        return match partitioned::prewarm(client, target).await {
+            Ok((blocks, n)) => {
+                format!("prewarmed {blocks} blocks of {n} partition indexes into shared_buffers")
+            }
+            Err(e) => format!("not prewarmed: {e}"),
+        };
     }
     match client
         .query_one(

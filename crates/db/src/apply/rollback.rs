@@ -14,7 +14,7 @@ use super::journal::{
     journal_entries, journal_exists, mark_rolled_back, JournalEntry, JournalFilter,
 };
 use super::session::{index_state, IndexState, Session, Timing};
-use super::steps::{quoted, run_step, short, IndexTarget, Op, StepOutcome};
+use super::steps::{drop_sql, run_step, short, IndexTarget, Op, StepOutcome};
 use super::{concurrent_create, ApplyError, ApplyEvent, Progress, TryRecord};
 use crate::conn::ConnSpec;
 use crate::error::DbError;
@@ -348,10 +348,7 @@ async fn undo_one(
     };
     let op = match e.record.action {
         ChangeAction::CreateIndex => {
-            item.ddl = format!(
-                "DROP INDEX CONCURRENTLY IF EXISTS {}",
-                quoted(sess, &target.schema, &target.name).await?
-            );
+            item.ddl = drop_sql(sess, &target.schema, &target.name).await?;
             Op::Drop
         }
         _ => match concurrent_create(&e.record.rollback_ddl) {

@@ -31,6 +31,11 @@ impl IndexTarget {
 pub(crate) enum Op {
     /// Run this `CREATE [UNIQUE] INDEX CONCURRENTLY` statement.
     Create { ddl: String },
+    /// Build this index on a partitioned table: `ON ONLY` the parent, then
+    /// concurrently on each partition and attached (see `partitioned`).
+    CreatePartitioned {
+        index: Box<pgpilot_advisor::IndexDef>,
+    },
     /// `DROP INDEX CONCURRENTLY` the target.
     Drop,
     /// `ANALYZE` the target's table.
@@ -126,7 +131,9 @@ pub(crate) async fn run_step(
             TryEnd::Done => {
                 tries.push(record);
                 let mut message = match op {
-                    Op::Create { .. } => format!("created index {shown}"),
+                    Op::Create { .. } | Op::CreatePartitioned { .. } => {
+                        format!("created index {shown}")
+                    }
                     Op::Drop => format!("dropped index {shown}"),
                     Op::Analyze => format!("analyzed {shown}"),
                 };
@@ -328,6 +335,9 @@ async fn one_try(
             }
         }
         (Op::Analyze, _) => TryEnd::GiveUp("unreachable".into()),
+        (Op::CreatePartitioned { .. }, _) => {
+            TryEnd::GiveUp("a partitioned index is built by its own procedure".into())
+        }
     }
 }
 
@@ -475,10 +485,33 @@ async fn refuse_constraint_index(sess: &Session, target: &IndexTarget) -> Option
     }
 }
 
+/// `DROP INDEX CONCURRENTLY IF EXISTS schema.name`, or for a partitioned index
+/// (which cannot be dropped concurrently) a plain `DROP INDEX IF EXISTS`, which
+/// drops its partitions' indexes with it under a brief ACCESS EXCLUSIVE lock.
+pub(crate) async fn drop_sql(sess: &Session, schema: &str, name: &str) -> Result<String, DbError> {
+    let row = sess
+        .client
+        .query_one(
+            "SELECT format('%I.%I', $1::text, $2::text), \
+                    coalesce((SELECT c.relkind = 'I' FROM pg_class c \
+                              JOIN pg_namespace n ON n.oid = c.relnamespace \
+                              WHERE n.nspname = $1 AND c.relname = $2), false)",
+            &[&schema, &name],
+        )
+        .await
+        .map_err(|e| DbError::query(format!("looking up index {schema}.{name}"), e))?;
+    let (q, partitioned): (String, bool) = (row.get(0), row.get(1));
+    Ok(if partitioned {
+        format!("DROP INDEX IF EXISTS {q}")
+    } else {
+        format!("DROP INDEX CONCURRENTLY IF EXISTS {q}")
+    })
+}
+
 async fn drop_index(sess: &Session, target: &IndexTarget) -> Result<(), DbError> {
-    let q = quoted(sess, &target.schema, &target.name).await?;
+    let sql = drop_sql(sess, &target.schema, &target.name).await?;
     sess.client
-        .execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {q}"), &[])
+        .execute(&sql, &[])
         .await
         .map_err(|e| DbError::query(format!("dropping index {}", target.shown()), e))?;
     Ok(())
