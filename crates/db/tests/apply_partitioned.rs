@@ -290,3 +290,58 @@ async fn interrupted_partitioned_build_is_resumed() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status, ChangeStatus::Applied);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_of_the_parent_never_fail_while_it_is_indexed() {
+    let (_cluster, spec, client) = start().await;
+    make_partitioned(&client, 100_000).await;
+    let r = rec(
+        "pt",
+        vec![IndexKey::column("a")],
+        Some(VerifyStatus::Verified),
+    );
+    let p = plan(&client, "plan-pt-load", vec![r.clone()], vec![], vec![]).await;
+    // The application reads through the parent the whole time: each query
+    // locks the parent, then the partitions it scans.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for k in 0..3 {
+        let app = connect(&spec).await;
+        let stop = std::sync::Arc::clone(&stop);
+        readers.push(tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match app
+                    .query_one("SELECT count(*) FROM pt WHERE a = $1", &[&(k * 7 + 1)])
+                    .await
+                {
+                    Ok(_) => ok += 1,
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            (ok, failed)
+        }));
+    }
+    let (_events, mut sink) = recorder();
+    let report = apply_plan(&spec, &p, &fast(), &mut sink)
+        .await
+        .expect("apply");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        let (ok, failed) = reader.await.expect("reader");
+        assert!(failed.is_empty(), "application queries failed: {failed:?}");
+        assert!(ok > 0, "a reader never ran");
+    }
+    assert_eq!(
+        report.items[0].outcome,
+        ApplyOutcome::Applied,
+        "{:#?}",
+        report.items[0]
+    );
+    assert!(
+        report.items[0].tries.iter().all(|t| t.failure.is_none()),
+        "a try failed (deadlock?): {:#?}",
+        report.items[0].tries
+    );
+    assert_complete(&client, "pt_a_idx").await;
+}

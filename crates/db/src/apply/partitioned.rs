@@ -424,6 +424,13 @@ async fn build(
             index_of.insert(*a.0, q);
         }
         let mut changed = false;
+        // Sub-partitioned partitions' indexes are attached to their parent's
+        // only once their own leaves are attached (deepest first): attaching
+        // a leaf that completes an intermediate index already attached above
+        // validates the parent index under a lock on the parent table taken
+        // after the partition's — the reverse of the application's readers,
+        // which deadlocked with them.
+        let mut intermediates: Vec<(String, String, IndexTarget, i64)> = Vec::new();
         for p in &tree {
             if sess.stop.requested() {
                 return Err("stopped before the remaining partitions".into());
@@ -501,11 +508,32 @@ async fn build(
                 });
             }
             let q = quoted_pair(sess, &child.schema, &child.name).await?;
+            index_of.insert(p.oid, q.clone());
+            if p.relkind == "p" {
+                intermediates.push((parent_index, q, child, p.oid));
+                continue;
+            }
             let sql = format!("ALTER INDEX {parent_index} ATTACH PARTITION {q}");
             retry_sql(sess, &child.shown(), &sql, &child.table, work, progress).await?;
-            index_of.insert(p.oid, q);
             done.insert(
                 p.oid,
+                Attached {
+                    schema: child.schema.clone(),
+                    name: child.name.clone(),
+                    valid: true,
+                },
+            );
+            changed = true;
+        }
+        // The tree lists parents before children: attach the deepest first.
+        for (parent_index, q, child, oid) in intermediates.into_iter().rev() {
+            if sess.stop.requested() {
+                return Err("stopped before the remaining partitions".into());
+            }
+            let sql = format!("ALTER INDEX {parent_index} ATTACH PARTITION {q}");
+            retry_sql(sess, &child.shown(), &sql, &child.table, work, progress).await?;
+            done.insert(
+                oid,
                 Attached {
                     schema: child.schema.clone(),
                     name: child.name.clone(),
