@@ -130,7 +130,20 @@ pub async fn run(args: AdviseArgs, interrupt: &Interrupt) -> anyhow::Result<Outc
         eprintln!("wrote the plan to {}", path.display());
     }
     if let Some(dir) = &args.migration {
-        write_migration(dir, &outcome.plan)?;
+        // A partitioned table has no concurrent build: its steps come from the
+        // database's partition tree.
+        let mut partitioned = std::collections::HashMap::new();
+        if !outcome.plan.recommendations.is_empty() {
+            let client = spec.connect().await?;
+            for r in &outcome.plan.recommendations {
+                if let Some(script) =
+                    pgpilot_db::partitioned_index_script(&client, &r.index, &r.name).await?
+                {
+                    partitioned.insert(r.name.clone(), script);
+                }
+            }
+        }
+        write_migration(dir, &outcome.plan, &partitioned)?;
         eprintln!("wrote up.sql and down.sql to {}", dir.display());
     }
     let style = args.format.style();
@@ -168,8 +181,14 @@ pub fn write_plan(path: &Path, plan: &AdvicePlan) -> anyhow::Result<()> {
     std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Writes `up.sql` (create, then drop) and `down.sql` (the reverse).
-pub fn write_migration(dir: &Path, plan: &AdvicePlan) -> anyhow::Result<()> {
+/// Writes `up.sql` (create, then drop) and `down.sql` (the reverse);
+/// `partitioned` holds, by index name, the steps (and the undo) of the
+/// recommendations on partitioned tables.
+pub fn write_migration(
+    dir: &Path,
+    plan: &AdvicePlan,
+    partitioned: &std::collections::HashMap<String, (Vec<String>, String)>,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut up = format!(
         "-- pgpilot plan {} ({}), database {}\n\
@@ -180,7 +199,20 @@ pub fn write_migration(dir: &Path, plan: &AdvicePlan) -> anyhow::Result<()> {
     );
     let mut down = up.clone();
     for r in &plan.recommendations {
-        up.push_str(&format!("-- {}\n{};\n\n", r.reason, r.ddl));
+        match partitioned.get(&r.name) {
+            Some((steps, _)) => {
+                up.push_str(&format!(
+                    "-- {}\n-- {} is partitioned: built ON ONLY the parent, then concurrently \
+                     on each partition and attached.\n",
+                    r.reason, r.table
+                ));
+                for s in steps {
+                    up.push_str(&format!("{s};\n"));
+                }
+                up.push('\n');
+            }
+            None => up.push_str(&format!("-- {}\n{};\n\n", r.reason, r.ddl)),
+        }
     }
     for d in &plan.drops {
         up.push_str(&format!("-- {} ({})\n{};\n\n", d.reason, d.detail, d.ddl));
@@ -189,7 +221,10 @@ pub fn write_migration(dir: &Path, plan: &AdvicePlan) -> anyhow::Result<()> {
         down.push_str(&format!("{};\n", d.recreate_ddl));
     }
     for r in plan.recommendations.iter().rev() {
-        down.push_str(&format!("{};\n", r.rollback_ddl));
+        match partitioned.get(&r.name) {
+            Some((_, undo)) => down.push_str(&format!("{undo};\n")),
+            None => down.push_str(&format!("{};\n", r.rollback_ddl)),
+        }
     }
     std::fs::write(dir.join("up.sql"), up)
         .with_context(|| format!("cannot write {}", dir.join("up.sql").display()))?;

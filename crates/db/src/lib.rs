@@ -23,9 +23,9 @@ pub mod whatif;
 
 pub use advisor_catalog::advisor_catalog;
 pub use apply::{
-    apply_plan, apply_plan_until, journal, rollback, rollback_until, ApplyError, ApplyEvent,
-    ApplyItem, ApplyOptions, ApplyOutcome, ApplyReport, JournalFilter, RollbackOptions,
-    RollbackReport, RollbackSelector,
+    apply_plan, apply_plan_until, journal, partitioned_index_script, rollback, rollback_until,
+    ApplyError, ApplyEvent, ApplyItem, ApplyOptions, ApplyOutcome, ApplyReport, JournalFilter,
+    RollbackOptions, RollbackReport, RollbackSelector,
 };
 pub use conn::{ConnSpec, SpecSource};
 pub use error::DbError;

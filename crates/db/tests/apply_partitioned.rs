@@ -345,3 +345,46 @@ async fn readers_of_the_parent_never_fail_while_it_is_indexed() {
     );
     assert_complete(&client, "pt_a_idx").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migration_script_builds_the_same_index_by_hand() {
+    let (_cluster, _spec, client) = start().await;
+    make_partitioned(&client, 20_000).await;
+    let r = rec(
+        "pt",
+        vec![IndexKey::column("a")],
+        Some(VerifyStatus::Verified),
+    );
+    let (up, down) = pgpilot_db::partitioned_index_script(&client, &r.index, &r.name)
+        .await
+        .expect("script")
+        .expect("pt is partitioned");
+    assert!(up[0].contains("ON ONLY"), "{up:#?}");
+    assert!(
+        !up.iter()
+            .any(|s| s.contains("CONCURRENTLY") && s.contains("ON public.pt ")),
+        "no concurrent build on the parent: {up:#?}"
+    );
+    // Run as psql would run the file: one statement at a time, no transaction.
+    for s in &up {
+        client
+            .batch_execute(s)
+            .await
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+    assert_complete(&client, "pt_a_idx").await;
+    client.batch_execute(&down).await.expect("down");
+    assert!(tree_indexes(&client).await.is_empty());
+    // Not partitioned: no script.
+    client
+        .batch_execute("CREATE TABLE plain_t (a int)")
+        .await
+        .expect("plain table");
+    let plain = rec("plain_t", vec![IndexKey::column("a")], None);
+    assert!(
+        pgpilot_db::partitioned_index_script(&client, &plain.index, &plain.name)
+            .await
+            .expect("script")
+            .is_none()
+    );
+}

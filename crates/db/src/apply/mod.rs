@@ -23,6 +23,7 @@
 mod items;
 mod journal;
 mod partitioned;
+pub use partitioned::partitioned_index_script;
 mod rollback;
 mod session;
 mod steps;

@@ -23,6 +23,7 @@ use super::session::{blockers, index_state, FailureKind, IndexState, Session};
 use super::steps::{run_step, short, IndexTarget, Op, StepOutcome, StepResult};
 use super::{fmt_duration, ApplyEvent, Progress, TryRecord};
 use crate::error::DbError;
+use crate::whatif::quote;
 
 /// Longest identifier PostgreSQL keeps (NAMEDATALEN - 1), in bytes.
 const MAX_IDENT: usize = 63;
@@ -180,6 +181,75 @@ async fn on_only_sql(sess: &Session, def: &IndexDef, name: &str) -> Result<Strin
         if def.unique { "UNIQUE " } else { "" },
         def.body_sql()
     ))
+}
+
+/// The SQL a DBA runs by hand (a migration file) to build `def` as `name` on a
+/// partitioned table the way `apply` does — `ON ONLY` the parent, each leaf
+/// concurrently then attached, sub-partitioned partitions' indexes attached
+/// after their leaves — and the statement that undoes it; `None` when the
+/// table is not partitioned.
+pub async fn partitioned_index_script(
+    client: &tokio_postgres::Client,
+    def: &IndexDef,
+    name: &str,
+) -> Result<Option<(Vec<String>, String)>, DbError> {
+    if !is_partitioned(client, &def.schema, &def.table).await? {
+        return Ok(None);
+    }
+    let q = |schema: &str, name: &str| format!("{}.{}", quote(schema), quote(name));
+    let unique = if def.unique { "UNIQUE " } else { "" };
+    let root = q(&def.schema, name);
+    let mut up = vec![format!(
+        "CREATE {unique}INDEX IF NOT EXISTS {} ON ONLY {} {}",
+        quote(name),
+        q(&def.schema, &def.table),
+        def.body_sql()
+    )];
+    let tree = partition_tree(client, &def.schema, &def.table).await?;
+    let mut index_of: HashMap<i64, String> = HashMap::new();
+    index_of.insert(
+        table_oid_of(client, &def.schema, &def.table).await?,
+        root.clone(),
+    );
+    let mut later = Vec::new();
+    for p in &tree {
+        let child = child_index_name(name, &def.table, &p.name);
+        let parent = index_of
+            .get(&p.parent_oid)
+            .cloned()
+            .unwrap_or_else(|| root.clone());
+        let child_q = q(&p.schema, &child);
+        if p.relkind == "p" {
+            up.push(format!(
+                "CREATE {unique}INDEX IF NOT EXISTS {} ON ONLY {} {}",
+                quote(&child),
+                q(&p.schema, &p.name),
+                def.body_sql()
+            ));
+            later.push(format!("ALTER INDEX {parent} ATTACH PARTITION {child_q}"));
+        } else {
+            up.push(on_table(def, p).create_sql(&child, true, true));
+            up.push(format!("ALTER INDEX {parent} ATTACH PARTITION {child_q}"));
+        }
+        index_of.insert(p.oid, child_q);
+    }
+    up.extend(later.into_iter().rev());
+    Ok(Some((up, format!("DROP INDEX IF EXISTS {root}"))))
+}
+
+async fn table_oid_of(
+    client: &tokio_postgres::Client,
+    schema: &str,
+    table: &str,
+) -> Result<i64, DbError> {
+    client
+        .query_one(
+            "SELECT format('%I.%I', $1::text, $2::text)::regclass::oid::int8",
+            &[&schema, &table],
+        )
+        .await
+        .map(|r| r.get(0))
+        .map_err(|e| DbError::query(format!("looking up table {schema}.{table}"), e))
 }
 
 /// `def` moved to another table of the tree.
