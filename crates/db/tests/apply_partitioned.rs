@@ -344,6 +344,38 @@ async fn readers_of_the_parent_never_fail_while_it_is_indexed() {
         report.items[0].tries
     );
     assert_complete(&client, "pt_a_idx").await;
+
+    // The audit sees the partitioned index whole: its partitions' sizes and
+    // scans, never "unused"; the partitions' own indexes cannot be dropped
+    // alone, so they are never flagged.
+    let facts = pgpilot_db::collect_health_facts(&client)
+        .await
+        .expect("facts");
+    let parent = facts
+        .indexes
+        .iter()
+        .find(|i| i.name == "pt_a_idx")
+        .expect("parent index");
+    assert!(parent.bytes > 0 && parent.scans > 0, "{parent:#?}");
+    assert!(!parent.partition_of_index);
+    let leaf = facts
+        .indexes
+        .iter()
+        .find(|i| i.name == "pt_2022_a_idx")
+        .expect("leaf index");
+    assert!(leaf.partition_of_index, "{leaf:#?}");
+    let inventory = pgpilot_db::index_inventory(&client)
+        .await
+        .expect("inventory");
+    assert!(
+        inventory
+            .indexes
+            .iter()
+            .filter(|i| i.name.ends_with("_a_idx"))
+            .all(|i| i.flags.is_empty()),
+        "{:#?}",
+        inventory.indexes
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -197,6 +197,11 @@ pub struct IndexFacts {
     /// record it, pgpilot's journal does for the indexes `apply` created.
     #[serde(default)]
     pub created_age_s: Option<f64>,
+    /// Attached to a partitioned index (the index of a partition): it cannot be
+    /// dropped on its own, so it is never called unused or a duplicate. The
+    /// partitioned index carries the sizes and scans of all its partitions'.
+    #[serde(default)]
+    pub partition_of_index: bool,
 }
 
 impl IndexFacts {

@@ -65,6 +65,7 @@ pub(crate) fn index(table: &str, name: &str, cols: &[&str]) -> IndexFacts {
         key_nullable: false,
         fillfactor: None,
         created_age_s: None,
+        partition_of_index: false,
     }
 }
 

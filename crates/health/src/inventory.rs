@@ -121,7 +121,13 @@ pub fn index_inventory(facts: &HealthFacts) -> IndexInventory {
         .enumerate()
         .map(|(pos, i)| {
             let mut flags = Vec::new();
-            if i.valid && i.scans == 0 && !i.unique && !i.primary && i.constraint.is_none() {
+            if i.valid
+                && i.scans == 0
+                && !i.unique
+                && !i.primary
+                && i.constraint.is_none()
+                && !i.partition_of_index
+            {
                 flags.push(IndexFlag::Unused);
             }
             let mut covered_by = None;

@@ -37,7 +37,12 @@ fn same_key(a: &IndexColumn, b: &IndexColumn) -> bool {
 }
 
 fn droppable(i: &IndexFacts) -> bool {
-    i.valid && !i.build_in_progress && !i.unique && !i.primary && i.constraint.is_none()
+    i.valid
+        && !i.build_in_progress
+        && !i.unique
+        && !i.primary
+        && i.constraint.is_none()
+        && !i.partition_of_index
 }
 
 /// The kind of coverage of `small` by `big`, if any.

@@ -24,13 +24,18 @@ pub(crate) async fn indexes(client: &Client) -> Result<Vec<(i64, IndexFacts)>, D
                 (SELECT con.conname::text FROM pg_constraint con \
                  WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid \
                    AND con.contype IN ('p', 'u', 'x') LIMIT 1), \
-                i.indisvalid, pg_relation_size(i.indexrelid)::int8, \
-                COALESCE(s.idx_scan, 0)::int8, COALESCE(s.idx_tup_read, 0)::int8, \
-                COALESCE(s.idx_tup_fetch, 0)::int8, COALESCE(io.idx_blks_hit, 0)::int8, \
-                COALESCE(io.idx_blks_read, 0)::int8, ic.reltuples::float8, ic.relpages::int8, \
+                i.indisvalid, \
+                COALESCE(part.bytes, pg_relation_size(i.indexrelid))::int8, \
+                COALESCE(part.scans, s.idx_scan, 0)::int8, \
+                COALESCE(part.tup_read, s.idx_tup_read, 0)::int8, \
+                COALESCE(part.tup_fetch, s.idx_tup_fetch, 0)::int8, \
+                COALESCE(part.blks_hit, io.idx_blks_hit, 0)::int8, \
+                COALESCE(part.blks_read, io.idx_blks_read, 0)::int8, \
+                ic.reltuples::float8, ic.relpages::int8, \
                 (SELECT split_part(o, '=', 2)::int8 FROM unnest(ic.reloptions) o \
                  WHERE o LIKE 'fillfactor=%' LIMIT 1), \
-                cols.exprs, cols.attnames, cols.opclasses, cols.descs, cols.nullable \
+                cols.exprs, cols.attnames, cols.opclasses, cols.descs, cols.nullable, \
+                EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid) \
          FROM pg_index i \
          JOIN pg_class ic ON ic.oid = i.indexrelid \
          JOIN pg_class t ON t.oid = i.indrelid \
@@ -38,6 +43,18 @@ pub(crate) async fn indexes(client: &Client) -> Result<Vec<(i64, IndexFacts)>, D
          JOIN pg_am am ON am.oid = ic.relam \
          LEFT JOIN pg_stat_user_indexes s ON s.indexrelid = i.indexrelid \
          LEFT JOIN pg_statio_user_indexes io ON io.indexrelid = i.indexrelid \
+         LEFT JOIN LATERAL ( \
+             SELECT sum(pg_relation_size(pt.relid))::int8 AS bytes, \
+                    sum(COALESCE(ps.idx_scan, 0))::int8 AS scans, \
+                    sum(COALESCE(ps.idx_tup_read, 0))::int8 AS tup_read, \
+                    sum(COALESCE(ps.idx_tup_fetch, 0))::int8 AS tup_fetch, \
+                    sum(COALESCE(pio.idx_blks_hit, 0))::int8 AS blks_hit, \
+                    sum(COALESCE(pio.idx_blks_read, 0))::int8 AS blks_read \
+             FROM pg_partition_tree(i.indexrelid) pt \
+             LEFT JOIN pg_stat_user_indexes ps ON ps.indexrelid = pt.relid \
+             LEFT JOIN pg_statio_user_indexes pio ON pio.indexrelid = pt.relid \
+             WHERE pt.isleaf \
+         ) part ON ic.relkind = 'I' \
          CROSS JOIN LATERAL ( \
              SELECT array_agg(pg_get_indexdef(i.indexrelid, k, true) ORDER BY k) AS exprs, \
                     array_agg(a.attname::text ORDER BY k) AS attnames, \
@@ -105,6 +122,7 @@ pub(crate) async fn indexes(client: &Client) -> Result<Vec<(i64, IndexFacts)>, D
                 key_avg_width: None,
                 key_nullable: get(r, 25, SOURCE)?,
                 created_age_s: None,
+                partition_of_index: get(r, 26, SOURCE)?,
             },
         ));
     }

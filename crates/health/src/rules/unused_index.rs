@@ -28,6 +28,7 @@ pub(crate) fn check(facts: &HealthFacts) -> Vec<Finding> {
             || i.primary
             || i.constraint.is_some()
             || !i.valid
+            || i.partition_of_index
         {
             continue;
         }
@@ -142,5 +143,14 @@ mod tests {
             check(&facts(vec![], vec![i]))[0].severity,
             Severity::Warning
         );
+    }
+
+    #[test]
+    fn quiet_on_the_index_of_a_partition() {
+        let mut i = index("t_2024", "t_2024_a_idx", &["a"]);
+        i.scans = 0;
+        i.bytes = 20 << 20;
+        i.partition_of_index = true;
+        assert!(check(&facts(vec![], vec![i])).is_empty());
     }
 }
