@@ -173,9 +173,16 @@ impl PartialConstants {
                     let Some(t) = resolve(&q.shape, b, c, catalog) else {
                         continue;
                     };
+                    // A partial index pays on a status, a flag, a type: not on
+                    // an id that one query happened to spell as a literal.
+                    let low = t
+                        .column(&c.column)
+                        .and_then(|col| col.n_distinct)
+                        .map(|nd| if nd < 0.0 { -nd * t.rows } else { nd })
+                        .is_some_and(|nd| nd > 0.0 && nd <= crate::constants::LOW_CARDINALITY);
                     let this = match (p.kind, &p.values[..]) {
                         _ if p.in_or || p.negated => Fixed::Varies,
-                        (PredicateKind::Eq, [Operand::Const(v)]) => Fixed::Const(v.clone()),
+                        (PredicateKind::Eq, [Operand::Const(v)]) if low => Fixed::Const(v.clone()),
                         (PredicateKind::IsNull, []) => Fixed::Null,
                         _ => Fixed::Varies,
                     };

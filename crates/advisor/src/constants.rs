@@ -241,4 +241,28 @@ mod tests {
             "{shown:#?}"
         );
     }
+
+    #[test]
+    fn a_literal_on_a_high_cardinality_column_gives_no_partial_index() {
+        let catalog = adx_catalog();
+        let q = query(
+            "SELECT * FROM users WHERE org_id = 42 AND created_at > $1",
+            100.0,
+        );
+        let all = crate::candidates::workload_candidates(&[q], &catalog, 3);
+        assert!(
+            all.iter().all(|c| c.index.predicate.is_none()),
+            "{:#?}",
+            all.iter()
+                .map(|c| c.index.create_sql("x", false, false))
+                .collect::<Vec<_>>()
+        );
+        // A status literal still does.
+        let q = query(
+            "SELECT * FROM users WHERE status = 'pending' AND created_at > $1",
+            100.0,
+        );
+        let all = crate::candidates::workload_candidates(&[q], &catalog, 3);
+        assert!(all.iter().any(|c| c.index.predicate.is_some()));
+    }
 }
