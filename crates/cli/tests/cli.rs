@@ -74,6 +74,49 @@ fn an_empty_log_is_said_to_be_empty() {
 }
 
 #[test]
+fn logs_on_stdin_count_what_the_file_counts() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../logs/tests/data");
+    let dir = out_dir("stdin-logs");
+    let _ = std::fs::create_dir_all(&dir);
+    let calls = |args: &[&str], stdin: Option<&std::path::Path>| -> u64 {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgpilot"));
+        cmd.args(args);
+        if let Some(path) = stdin {
+            cmd.stdin(std::fs::File::open(path).expect("fixture"));
+        }
+        let o = cmd.output().expect("run pgpilot");
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        v["total_calls"].as_u64().expect("total_calls")
+    };
+    // A gzip copy too: its magic number is in the head read to detect it.
+    let gz = dir.join("pg15.csv.gz");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "gzip -c {} > {}",
+            fixtures.join("pg15.csv").display(),
+            gz.display()
+        ))
+        .status()
+        .expect("gzip");
+    assert!(status.success());
+    for file in [
+        fixtures.join("pg15.log"),
+        fixtures.join("pg15.csv"),
+        fixtures.join("pg15.json"),
+        gz.clone(),
+    ] {
+        let path = file.display().to_string();
+        let direct = calls(&["top", "--logs", &path, "--format", "json"], None);
+        assert!(direct > 0, "{path}");
+        let piped = calls(&["top", "--logs", "-", "--format", "json"], Some(&file));
+        assert_eq!(piped, direct, "{path} through stdin");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn workload_mistakes_name_the_file_and_line() {
     let o = pgpilot(&[
         "bench",

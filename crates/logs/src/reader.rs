@@ -306,7 +306,31 @@ where
     };
     let mut prepared = Vec::new();
     let mut work = Vec::new();
-    for name in expand_sources(sources) {
+    // Standard input is read once, so it is spooled to a file first: detecting
+    // the format, the prefix and the compression reads its head, which a second
+    // open of stdin would have lost (and a file can be parsed in chunks).
+    let mut spool: Option<Spool> = None;
+    let mut stdin_input = None;
+    for mut name in expand_sources(sources) {
+        if name.as_os_str() == "-" {
+            if spool.is_some() {
+                continue;
+            }
+            match Spool::stdin() {
+                Ok(s) => {
+                    name = s.0.clone();
+                    spool = Some(s);
+                    stdin_input = Some(prepared.len());
+                }
+                Err(source) => {
+                    summary.errors.push(LogError::Io {
+                        path: PathBuf::from("-"),
+                        source,
+                    });
+                    continue;
+                }
+            }
+        }
         match prepare(&name, opts, user_prefix.as_ref()) {
             Ok((p, size)) => {
                 let input = prepared.len();
@@ -396,6 +420,12 @@ where
             sinks.push(sink);
         }
     }
+    if let Some(i) = stdin_input {
+        if let Some(r) = reports.get_mut(i) {
+            r.name = "-".to_string();
+        }
+    }
+    drop(spool);
     summary.inputs = reports;
     (sinks, summary)
 }
@@ -488,6 +518,31 @@ fn file_boundaries(name: &Path, size: u64, chunk: u64, prefix: &Prefix) -> Vec<u
         nominal = out.last().copied().unwrap_or(nominal).max(nominal) + chunk;
     }
     out
+}
+
+/// Standard input copied to a temporary file, removed when dropped.
+struct Spool(PathBuf);
+
+impl Spool {
+    fn stdin() -> std::io::Result<Spool> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = std::env::temp_dir().join(format!(
+            "pgpilot-stdin-{}-{nanos:x}.log",
+            std::process::id()
+        ));
+        let spool = Spool(path);
+        let mut file = File::create(&spool.0)?;
+        std::io::copy(&mut std::io::stdin().lock(), &mut file)?;
+        Ok(spool)
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn read_exact_at(f: &File, buf: &mut [u8], off: u64) -> std::io::Result<()> {
