@@ -39,6 +39,16 @@ pub enum LogError {
         /// The format found in the file.
         detected: &'static str,
     },
+    /// A file found in a directory holds the same records as another one in
+    /// another format (PostgreSQL writes `X.csv` and `X.json` side by side
+    /// with `log_destination = 'csvlog,jsonlog'`): it was not read.
+    #[error("skipped {skipped}: the same records as {kept} in another format (pass it explicitly to read it instead)")]
+    SameRecords {
+        /// The file not read.
+        skipped: PathBuf,
+        /// The file read in its place.
+        kept: PathBuf,
+    },
     /// A worker thread panicked (a bug: reported instead of propagated).
     #[error("internal error: a parser thread panicked")]
     WorkerPanic,

@@ -311,7 +311,9 @@ where
     // open of stdin would have lost (and a file can be parsed in chunks).
     let mut spool: Option<Spool> = None;
     let mut stdin_input = None;
-    for mut name in expand_sources(sources) {
+    let (names, twins) = without_twins(expand_sources(sources), sources);
+    summary.errors.extend(twins);
+    for mut name in names {
         if name.as_os_str() == "-" {
             if spool.is_some() {
                 continue;
@@ -518,6 +520,45 @@ fn file_boundaries(name: &Path, size: u64, chunk: u64, prefix: &Prefix) -> Vec<u
         nominal = out.last().copied().unwrap_or(nominal).max(nominal) + chunk;
     }
     out
+}
+
+/// Drops files found in a directory whose records another found file holds in
+/// another format: `X.csv`, `X.json` and `X.log` side by side are one log
+/// written by several `log_destination`s (kept: csv, then json, then the
+/// stderr file). Files named explicitly are always kept.
+fn without_twins(names: Vec<PathBuf>, explicit: &[PathBuf]) -> (Vec<PathBuf>, Vec<LogError>) {
+    let rank = |p: &Path| match p.extension().and_then(|e| e.to_str()) {
+        Some("csv") => Some(0),
+        Some("json") => Some(1),
+        Some("log") => Some(2),
+        _ => None,
+    };
+    let stem = |p: &Path| p.with_extension("");
+    let mut best: std::collections::HashMap<PathBuf, (usize, PathBuf)> =
+        std::collections::HashMap::new();
+    for p in &names {
+        if let Some(r) = rank(p) {
+            let e = best.entry(stem(p)).or_insert((r, p.clone()));
+            if r < e.0 {
+                *e = (r, p.clone());
+            }
+        }
+    }
+    let mut kept = Vec::new();
+    let mut twins = Vec::new();
+    for p in names {
+        let winner = rank(&p).and_then(|_| best.get(&stem(&p)));
+        match winner {
+            Some((_, w)) if *w != p && !explicit.contains(&p) => {
+                twins.push(LogError::SameRecords {
+                    skipped: p,
+                    kept: w.clone(),
+                })
+            }
+            _ => kept.push(p),
+        }
+    }
+    (kept, twins)
 }
 
 /// Standard input copied to a temporary file, removed when dropped.
@@ -832,5 +873,31 @@ mod tests {
         assert!(run(&gone, &prepared, &mut sink, &mut c));
         assert_eq!(sink.0, 3);
         std::fs::remove_file(&path).expect("cleanup");
+    }
+
+    #[test]
+    fn one_log_written_in_several_formats_is_read_once() {
+        let p = |s: &str| PathBuf::from(s);
+        let found = vec![
+            p("d/pg-1.csv"),
+            p("d/pg-1.json"),
+            p("d/pg-1.log"),
+            p("d/pg-2.log"),
+            p("d/pg-3.json"),
+            p("d/pg-3.log"),
+        ];
+        let (kept, twins) = without_twins(found.clone(), &[p("d")]);
+        assert_eq!(kept, [p("d/pg-1.csv"), p("d/pg-2.log"), p("d/pg-3.json")]);
+        assert_eq!(twins.len(), 3);
+        assert!(twins[0]
+            .to_string()
+            .contains("the same records as d/pg-1.csv"));
+        // Named explicitly: read even if a twin exists.
+        let (kept, twins) = without_twins(
+            vec![p("d/pg-1.csv"), p("d/pg-1.json")],
+            &[p("d/pg-1.csv"), p("d/pg-1.json")],
+        );
+        assert_eq!(kept.len(), 2);
+        assert!(twins.is_empty());
     }
 }
