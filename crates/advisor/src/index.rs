@@ -145,6 +145,16 @@ impl IndexDef {
         }
     }
 
+    /// The same index on another table (a partition of this one): keys,
+    /// INCLUDE columns, predicate and method unchanged.
+    pub fn on_table(&self, schema: &str, table: &str) -> IndexDef {
+        IndexDef {
+            schema: schema.to_string(),
+            table: table.to_string(),
+            ..self.clone()
+        }
+    }
+
     /// `schema.table`, unquoted (the key the catalog and query shapes use).
     pub fn qualified_table(&self) -> String {
         format!("{}.{}", self.schema, self.table)

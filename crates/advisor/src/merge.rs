@@ -100,26 +100,29 @@ impl Engine<'_> {
     ) -> Result<(Vec<usize>, usize), AdviseError> {
         let mut dropped = 0;
         loop {
+            // Each query under the whole set, once per round (not once per
+            // index looked at); a set that cannot be planned is left as it is.
+            let mut with_all = Vec::with_capacity(self.queries.len());
+            for q in 0..self.queries.len() {
+                if self.queries[q].skipped.is_some() {
+                    with_all.push(None);
+                    continue;
+                }
+                match self.cost(q, &chosen) {
+                    Ok(e) => with_all.push(Some(e)),
+                    Err(CostError::Fatal(e)) => return Err(e),
+                    Err(CostError::Invalid(_)) => return Ok((chosen, dropped)),
+                }
+            }
             let mut weakest: Option<(f64, usize)> = None;
             for &x in &chosen {
                 let without: Vec<usize> = chosen.iter().copied().filter(|&c| c != x).collect();
                 let (mut gain, mut base) = (0.0, 0.0);
                 let mut usable = true;
-                for q in 0..self.queries.len() {
-                    if self.queries[q].skipped.is_some() {
+                for (q, with) in with_all.iter().enumerate() {
+                    let Some(with) = with.as_ref().filter(|w| w.uses.contains(&x)) else {
                         continue;
-                    }
-                    let with = match self.cost(q, &chosen) {
-                        Ok(e) => e,
-                        Err(CostError::Fatal(e)) => return Err(e),
-                        Err(CostError::Invalid(_)) => {
-                            usable = false;
-                            break;
-                        }
                     };
-                    if !with.uses.contains(&x) {
-                        continue;
-                    }
                     let alone = match self.cost(q, &without) {
                         Ok(e) => e.cost,
                         Err(CostError::Fatal(e)) => return Err(e),

@@ -228,7 +228,10 @@ pub async fn partitioned_index_script(
             ));
             later.push(format!("ALTER INDEX {parent} ATTACH PARTITION {child_q}"));
         } else {
-            up.push(on_table(def, p).create_sql(&child, true, true));
+            up.push(
+                def.on_table(&p.schema, &p.name)
+                    .create_sql(&child, true, true),
+            );
             up.push(format!("ALTER INDEX {parent} ATTACH PARTITION {child_q}"));
         }
         index_of.insert(p.oid, child_q);
@@ -250,15 +253,6 @@ async fn table_oid_of(
         .await
         .map(|r| r.get(0))
         .map_err(|e| DbError::query(format!("looking up table {schema}.{table}"), e))
-}
-
-/// `def` moved to another table of the tree.
-fn on_table(def: &IndexDef, p: &Partition) -> IndexDef {
-    IndexDef {
-        schema: p.schema.clone(),
-        table: p.name.clone(),
-        ..def.clone()
-    }
 }
 
 /// The dry-run description of building `def` as `target` on a partitioned
@@ -533,7 +527,7 @@ async fn build(
                 name: name.clone(),
                 table: p.qualified(),
             };
-            let child_def = on_table(def, p);
+            let child_def = def.on_table(&p.schema, &p.name);
             if p.relkind == "p" {
                 alive(sess, progress).await?;
                 match index_state(&sess.client, &child.schema, &child.name, &child.table)
@@ -638,14 +632,9 @@ async fn alive(sess: &mut Session, progress: Progress<'_>) -> Result<(), String>
 }
 
 async fn table_oid(sess: &Session, schema: &str, table: &str) -> Result<i64, String> {
-    sess.client
-        .query_one(
-            "SELECT format('%I.%I', $1::text, $2::text)::regclass::oid::int8",
-            &[&schema, &table],
-        )
+    table_oid_of(&sess.client, schema, table)
         .await
-        .map(|r| r.get(0))
-        .map_err(|e| short(&DbError::query(format!("looking up {schema}.{table}"), e)))
+        .map_err(|e| short(&e))
 }
 
 async fn quoted_pair(sess: &Session, schema: &str, name: &str) -> Result<String, String> {

@@ -64,19 +64,11 @@ impl Partitions {
         Ok(match self.cache.get(&key) {
             Some(leaves) if !leaves.is_empty() => leaves
                 .iter()
-                .map(|(schema, table)| on_leaf(def, schema, table))
+                .map(|(schema, table)| def.on_table(schema, table))
                 .collect(),
             _ => vec![def.clone()],
         })
     }
-}
-
-/// `def` on another table (a leaf partition of its own).
-fn on_leaf(def: &IndexDef, schema: &str, table: &str) -> IndexDef {
-    let mut d = def.clone();
-    d.schema = schema.to_string();
-    d.table = table.to_string();
-    d
 }
 
 /// The names of the indexes in the inheritance tree of the index
@@ -120,7 +112,7 @@ mod tests {
         let mut d = IndexDef::btree("public", "pt", vec![IndexKey::column("v")]);
         d.predicate = Some("v > 0".into());
         d.include = vec!["w".into()];
-        let leaf = on_leaf(&d, "part", "pt_2024");
+        let leaf = d.on_table("part", "pt_2024");
         assert_eq!(
             (leaf.schema.as_str(), leaf.table.as_str()),
             ("part", "pt_2024")
